@@ -1,0 +1,411 @@
+"""FinetuneJob: finetune a base model on a dataset with LoRA, QLoRA or full training.
+
+Field names, meanings and types are the contract of `shared/design/api.md`. Every rule that
+involves more than one field is written twice: as a CEL rule for the API server (in
+`json_schema_extra`) and as a model validator here, so both reject the same specs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .base import IMMUTABLE, SpecModel, StatusModel, cel
+from .common import (
+    Condition,
+    DatasetFormat,
+    Name,
+    PodResources,
+    SecretRef,
+    ShortString,
+    Task,
+)
+from .metrics import ALL_METRICS, Threshold, metric_problems
+from .uri import Uri
+
+
+class ModelSpec(SpecModel):
+    """The base model to finetune."""
+
+    uri: Uri
+    """Where the base model is: hf://ORG/NAME[@REV], s3://, pvc:// or file://."""
+    task: Task = "causal-lm"
+    """causal-lm (text generation) or sequence-classification."""
+    num_labels: int | None = Field(None, ge=2, le=100_000)
+    """Number of classes (sequence-classification only); inferred from the data when unset."""
+    secret_ref: SecretRef | None = None
+    """Secret with credentials for the model's location (HF_TOKEN, AWS_*)."""
+
+    @model_validator(mode="after")
+    def _num_labels_only_for_classification(self) -> ModelSpec:
+        if self.num_labels is not None and self.task != "sequence-classification":
+            raise ValueError("numLabels may only be set when task is sequence-classification")
+        return self
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.numLabels) || self.task == 'sequence-classification'",
+                    "numLabels may only be set when task is sequence-classification",
+                )
+            ]
+        }
+    }
+
+
+class ValidationSplit(SpecModel):
+    """Held-out data for evaluation during training: a separate set or a share of training."""
+
+    uri: Uri | None = None
+    """A separate validation set."""
+    split_ratio: float | None = Field(None, gt=0, le=0.5)
+    """Share of the training set held out for validation, in (0, 0.5]."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ValidationSplit:
+        if (self.uri is None) == (self.split_ratio is None):
+            raise ValueError("set exactly one of uri and splitRatio")
+        return self
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel("has(self.uri) != has(self.splitRatio)", "set exactly one of uri and splitRatio")
+            ]
+        }
+    }
+
+
+class Cleaning(SpecModel):
+    """Data cleaning applied before training."""
+
+    drop_empty: bool = True
+    """Drop rows whose text fields are empty or whitespace."""
+    drop_duplicates: bool = True
+    """Drop exact duplicates after whitespace normalisation."""
+    max_tokens: int | None = Field(None, ge=1, le=1_048_576)
+    """Examples longer than this many tokens are truncated or dropped (default: maxSeqLength)."""
+    over_length: Literal["truncate", "drop"] = "truncate"
+    """What happens to examples longer than maxTokens."""
+
+
+class DatasetSpec(SpecModel):
+    """The training data."""
+
+    uri: Uri
+    """The training set: .jsonl, .json, .csv or .parquet."""
+    format: DatasetFormat | None = None
+    """chat, instruction, completion, text or classification; detected from the columns when unset."""
+    fields: dict[str, ShortString] = Field(default_factory=dict, max_length=16)
+    """Column mapping from the format's field names to the file's (e.g. {text: body})."""
+    validation: ValidationSplit | None = None
+    """Held-out data for evaluation during training."""
+    cleaning: Cleaning = Field(default_factory=Cleaning)
+    """Cleaning rules."""
+    secret_ref: SecretRef | None = None
+    """Secret with credentials for the dataset's location."""
+
+
+class LoraSpec(SpecModel):
+    """LoRA adapter settings (also used by QLoRA)."""
+
+    r: int = Field(16, ge=1, le=1024)
+    """Rank of the adapter matrices."""
+    alpha: float = Field(32, gt=0, le=4096)
+    """Scaling numerator; the update is scaled by alpha / r."""
+    dropout: float = Field(0.05, ge=0, lt=1)
+    """Dropout on the adapter input."""
+    target_modules: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=lambda: ["all-linear"], min_length=1, max_length=64
+    )
+    """Module names to adapt, or ["all-linear"] for every linear layer but the output head."""
+
+
+class MethodSpec(SpecModel):
+    """How the model is finetuned."""
+
+    type: Literal["lora", "qlora", "full"] = "lora"
+    """lora (adapters on a 16-bit model), qlora (adapters on a 4-bit model, GPU only) or full."""
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+    """Adapter settings for lora and qlora."""
+
+
+class EarlyStopping(SpecModel):
+    """Stop when the validation metric stops improving."""
+
+    patience: int = Field(3, ge=1, le=1000)
+    """Evaluations without improvement before stopping."""
+    metric: Literal["evalLoss", "evalAccuracy"] = "evalLoss"
+    """Metric watched: evalLoss (lower is better) or evalAccuracy (classification)."""
+    min_delta: float = Field(0.0, ge=0, le=1e6)
+    """Smallest change that counts as an improvement."""
+
+
+class Hyperparameters(SpecModel):
+    """Training hyperparameters."""
+
+    epochs: int = Field(3, ge=0, le=1000)
+    """Passes over the training set (0: maxSteps decides)."""
+    max_steps: int = Field(0, ge=0, le=10_000_000)
+    """Optimizer steps to run; 0: epochs decide."""
+    learning_rate: float = Field(2e-4, gt=0, le=1)
+    """Peak learning rate."""
+    batch_size: int = Field(8, ge=1, le=4096)
+    """Examples (or packed sequences) per device per step."""
+    gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
+    """Micro-batches accumulated per optimizer step."""
+    max_seq_length: int = Field(2048, ge=8, le=1_048_576)
+    """Tokens per sequence."""
+    packing: bool | None = None
+    """Pack several examples into one sequence (causal-lm only; default true there)."""
+    lr_scheduler: Literal["linear", "cosine", "constant"] = "cosine"
+    """Learning-rate schedule after warmup."""
+    warmup_ratio: float = Field(0.03, ge=0, le=1)
+    """Share of steps spent warming the learning rate up."""
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    """AdamW weight decay."""
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    """Compute precision; auto: bf16 where the GPU supports it, else fp16 on GPU, fp32 on CPU."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about 30% slower."""
+    seed: int = Field(42, ge=0, le=4_294_967_295)
+    """Seed for data order, splits and initialisation."""
+    eval_every_steps: int = Field(100, ge=0, le=10_000_000)
+    """Evaluate on the validation set every this many steps; 0: once per epoch."""
+    early_stopping: EarlyStopping | None = None
+    """Stop early when the validation metric stops improving."""
+    optimizer: Literal["adamw", "adamw-8bit"] = "adamw"
+    """Optimizer; adamw-8bit (bitsandbytes, GPU only) keeps optimizer states in 8 bits."""
+
+    @model_validator(mode="after")
+    def _some_stopping_rule(self) -> Hyperparameters:
+        if self.epochs == 0 and self.max_steps == 0:
+            raise ValueError("epochs and maxSteps must not both be 0")
+        return self
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel("self.epochs > 0 || self.maxSteps > 0", "epochs and maxSteps must not both be 0")
+            ]
+        }
+    }
+
+
+class FinetuneResources(PodResources):
+    """GPUs and placement of the training pods."""
+
+    nodes: int = Field(1, ge=1, le=256)
+    """Nodes (pods); more than 1 runs multi-node data-parallel training."""
+
+
+class OutputSpec(SpecModel):
+    """Where the finetuned model goes."""
+
+    uri: Uri
+    """Folder for the adapter, merged model, checkpoints, data report and model card."""
+    merge_adapter: bool = False
+    """Also write the base model with the adapter merged in (under merged/)."""
+    secret_ref: SecretRef | None = None
+    """Secret with credentials for the output location."""
+
+
+class Checkpointing(SpecModel):
+    """Checkpoints for resuming after preemption, suspension or a retry."""
+
+    every_steps: int = Field(200, ge=0, le=10_000_000)
+    """Save every this many steps (0: only on SIGTERM and at the end)."""
+    keep: int = Field(2, ge=1, le=100)
+    """Newest checkpoints kept."""
+
+
+class EvalDataset(SpecModel):
+    """A dataset to score a model on."""
+
+    uri: Uri
+    """The evaluation set."""
+    format: DatasetFormat | None = None
+    """Format of the file; detected when unset."""
+    fields: dict[str, ShortString] = Field(default_factory=dict, max_length=16)
+    """Column mapping."""
+    limit: int = Field(0, ge=0, le=10_000_000)
+    """Score at most this many examples (0: all)."""
+    secret_ref: SecretRef | None = None
+    """Secret with credentials for the dataset's location."""
+
+
+class Evaluation(SpecModel):
+    """An EvalJob created when training succeeds."""
+
+    dataset: EvalDataset
+    """The test set."""
+    compare_baseline: bool = True
+    """Also score the base model and report the difference."""
+    metrics: list[Literal[ALL_METRICS]] | None = Field(None, max_length=16)  # type: ignore[valid-type]
+    """Metrics to compute (default: all of the task's)."""
+    thresholds: dict[str, Threshold] = Field(default_factory=dict, max_length=16)
+    """Minimum values that must all hold for Passed=True."""
+
+
+class FinetuneJobSpec(SpecModel):
+    """What to finetune, on what data, how, and on which GPUs."""
+
+    model: ModelSpec = Field(json_schema_extra={"x-kubernetes-validations": IMMUTABLE})
+    """The base model."""
+    dataset: DatasetSpec = Field(json_schema_extra={"x-kubernetes-validations": IMMUTABLE})
+    """The training data."""
+    method: MethodSpec = Field(
+        default_factory=MethodSpec, json_schema_extra={"x-kubernetes-validations": IMMUTABLE}
+    )
+    """LoRA, QLoRA or full finetuning."""
+    hyperparameters: Hyperparameters = Field(
+        default_factory=Hyperparameters,
+        json_schema_extra={"x-kubernetes-validations": IMMUTABLE},
+    )
+    """Training hyperparameters."""
+    resources: FinetuneResources = Field(
+        default_factory=FinetuneResources,
+        json_schema_extra={"x-kubernetes-validations": IMMUTABLE},
+    )
+    """GPUs, nodes and placement."""
+    output: OutputSpec = Field(json_schema_extra={"x-kubernetes-validations": IMMUTABLE})
+    """Where the results go."""
+    checkpointing: Checkpointing = Field(default_factory=Checkpointing)
+    """Checkpoint frequency and retention."""
+    evaluation: Evaluation | None = None
+    """Evaluate the finetuned model with an EvalJob after training."""
+    queue_name: Name | None = None
+    """Kueue LocalQueue; sets kueue.x-k8s.io/queue-name on the Job."""
+    suspend: bool = False
+    """true: stop the pods and keep state (a checkpoint is saved); false again: resume."""
+    backoff_limit: int = Field(2, ge=0, le=100)
+    """Retries of a failed attempt, each resuming from the last checkpoint."""
+    active_deadline_seconds: int | None = Field(None, ge=1, le=31_536_000)
+    """Wall-clock limit of the training Job."""
+    ttl_seconds_after_finished: int = Field(604_800, ge=0, le=31_536_000)
+    """Child objects are removed this long after finishing; the FinetuneJob stays."""
+    image: ShortString | None = None
+    """Trainer image override; default from the operator's configuration."""
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> FinetuneJobSpec:
+        if problems := finetune_spec_problems(self):
+            raise ValueError("; ".join(problems))
+        return self
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "self.method.type != 'qlora' || self.resources.gpus > 0",
+                    "method.type qlora needs GPUs: resources.gpus must be > 0",
+                ),
+                cel(
+                    "!(has(self.hyperparameters.packing) && self.hyperparameters.packing"
+                    " && self.model.task == 'sequence-classification')",
+                    "hyperparameters.packing must not be true for task sequence-classification",
+                ),
+            ]
+        }
+    }
+
+
+def finetune_spec_problems(spec: FinetuneJobSpec) -> list[str]:
+    """Rules across sections of the spec (each mirrored by a CEL rule above)."""
+    problems = []
+    if spec.method.type == "qlora" and spec.resources.gpus == 0:
+        problems.append("method.type qlora needs GPUs: resources.gpus must be > 0")
+    if spec.hyperparameters.packing and spec.model.task == "sequence-classification":
+        problems.append(
+            "hyperparameters.packing must not be true for task sequence-classification"
+        )
+    if spec.evaluation:
+        problems += metric_problems(
+            spec.model.task, spec.evaluation.metrics, spec.evaluation.thresholds, "evaluation"
+        )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Status: written by the operator only.
+
+Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Suspended"]
+
+
+class Plan(StatusModel):
+    """The memory planner's estimate for this job."""
+
+    parameters: int | None = Field(None, ge=0)
+    """Parameters of the model."""
+    trainable_parameters: int | None = Field(None, ge=0)
+    """Parameters updated by training (adapter and head for LoRA)."""
+    estimated_gpu_memory_bytes: int | None = Field(None, ge=0)
+    """Estimated peak memory per GPU."""
+    gpu_memory_bytes: int | None = Field(None, ge=0)
+    """Memory of one GPU."""
+
+
+class Progress(StatusModel):
+    """Training progress reported by the trainer."""
+
+    step: int | None = Field(None, ge=0)
+    total_steps: int | None = Field(None, ge=0)
+    epoch: float | None = Field(None, ge=0)
+    percent: int | None = Field(None, ge=0, le=100)
+    train_loss: float | None = None
+    eval_loss: float | None = None
+    tokens_per_second: float | None = Field(None, ge=0)
+    eta_seconds: int | None = Field(None, ge=0)
+    last_update_time: str | None = Field(None, max_length=64)
+
+
+class CheckpointStatus(StatusModel):
+    """The newest checkpoint."""
+
+    uri: str | None = Field(None, max_length=2048)
+    step: int | None = Field(None, ge=0)
+    time: str | None = Field(None, max_length=64)
+
+
+class TrainingResult(StatusModel):
+    """What a successful run produced."""
+
+    adapter_uri: str | None = Field(None, max_length=2048)
+    model_uri: str | None = Field(None, max_length=2048)
+    train_loss: float | None = None
+    eval_loss: float | None = None
+    eval_accuracy: float | None = None
+
+
+class Failure(StatusModel):
+    """Why the job failed, and what to change."""
+
+    reason: str = Field(max_length=64)
+    message: str = Field("", max_length=4096)
+    hint: str = Field("", max_length=1024)
+
+
+class FinetuneJobStatus(StatusModel):
+    """Observed state of a FinetuneJob; conditions are the source of truth."""
+
+    observed_generation: int | None = Field(None, ge=0)
+    phase: Phase | None = None
+    """Summary of the conditions, for printer columns only."""
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    plan: Plan | None = None
+    job_name: str | None = Field(None, max_length=63)
+    attempts: int | None = Field(None, ge=0)
+    start_time: str | None = Field(None, max_length=64)
+    completion_time: str | None = Field(None, max_length=64)
+    progress: Progress | None = None
+    checkpoint: CheckpointStatus | None = None
+    result: TrainingResult | None = None
+    eval_job_name: str | None = Field(None, max_length=253)
+    gpu_seconds: float | None = Field(None, ge=0)
+    failure: Failure | None = None

@@ -1,0 +1,135 @@
+"""The operator-trainer contract: the resolved spec the trainer reads from its mounted file.
+
+The operator renders these from a validated spec (`trainer_config_for` and `eval_config_for`)
+into a ConfigMap; the trainer validates the file with the same models. Defaults are resolved
+here, once, so the trainer never guesses what the user meant.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import SpecModel
+from .common import Task
+from .evaljob import EvalJobSpec, Generation
+from .finetune import (
+    Checkpointing,
+    DatasetSpec,
+    EvalDataset,
+    FinetuneJobSpec,
+    Hyperparameters,
+    MethodSpec,
+)
+from .metrics import TASK_METRICS
+from .uri import Uri
+
+CONFIG_API_VERSION = "kubetune.io/v1alpha1"
+
+
+class TrainerModel(SpecModel):
+    uri: Uri
+    task: Task
+    num_labels: int | None = None
+
+
+class TrainerOutput(SpecModel):
+    uri: Uri
+    merge_adapter: bool
+
+
+class TrainerResources(SpecModel):
+    gpus: int
+    nodes: int
+
+
+class ResolvedHyperparameters(Hyperparameters):
+    packing: bool  # resolved: true for causal-lm unless the user said false
+
+
+class TrainerConfig(SpecModel):
+    """Everything the trainer needs, with every default applied."""
+
+    api_version: Literal["kubetune.io/v1alpha1"] = CONFIG_API_VERSION
+    kind: Literal["TrainerConfig"] = "TrainerConfig"
+    job_name: str
+    namespace: str
+    model: TrainerModel
+    dataset: DatasetSpec
+    method: MethodSpec
+    hyperparameters: ResolvedHyperparameters
+    output: TrainerOutput
+    checkpointing: Checkpointing
+    resources: TrainerResources
+
+
+class EvalModelConfig(SpecModel):
+    uri: Uri
+    base_uri: Uri | None = None
+    """Base model of an adapter-only model (LoRA output without a merged copy)."""
+
+
+class EvalConfig(SpecModel):
+    """Everything the evaluator needs, with every default applied."""
+
+    api_version: Literal["kubetune.io/v1alpha1"] = CONFIG_API_VERSION
+    kind: Literal["EvalConfig"] = "EvalConfig"
+    job_name: str
+    namespace: str
+    task: Task
+    model: EvalModelConfig
+    baseline: EvalModelConfig | None = None
+    dataset: EvalDataset
+    metrics: list[str] = Field(min_length=1)
+    average: Literal["macro", "micro", "weighted"]
+    generation: Generation
+    thresholds: dict[str, float]
+    output_uri: Uri | None = None
+    gpus: int
+
+
+def trainer_config_for(name: str, namespace: str, spec: FinetuneJobSpec) -> TrainerConfig:
+    """The trainer's config for a validated FinetuneJob spec."""
+    hyper = spec.hyperparameters
+    packing = hyper.packing if hyper.packing is not None else spec.model.task == "causal-lm"
+    return TrainerConfig(
+        job_name=name,
+        namespace=namespace,
+        model=TrainerModel(
+            uri=spec.model.uri, task=spec.model.task, num_labels=spec.model.num_labels
+        ),
+        dataset=spec.dataset,
+        method=spec.method,
+        hyperparameters=ResolvedHyperparameters(**{**dict(hyper), "packing": packing}),
+        output=TrainerOutput(uri=spec.output.uri, merge_adapter=spec.output.merge_adapter),
+        checkpointing=spec.checkpointing,
+        resources=TrainerResources(gpus=spec.resources.gpus, nodes=spec.resources.nodes),
+    )
+
+
+def eval_config_for(
+    name: str,
+    namespace: str,
+    spec: EvalJobSpec,
+    *,
+    model: EvalModelConfig,
+    task: Task,
+    baseline: EvalModelConfig | None,
+) -> EvalConfig:
+    """The evaluator's config; `model`, `task` and `baseline` are resolved by the operator
+    (from spec.model.uri, or from the referenced FinetuneJob's spec and result)."""
+    return EvalConfig(
+        job_name=name,
+        namespace=namespace,
+        task=task,
+        model=model,
+        baseline=baseline,
+        dataset=spec.dataset,
+        metrics=list(spec.metrics or TASK_METRICS[task]),
+        average=spec.average,
+        generation=spec.generation,
+        thresholds=spec.thresholds,
+        output_uri=spec.output.uri if spec.output else None,
+        gpus=spec.resources.gpus,
+    )

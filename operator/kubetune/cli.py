@@ -1,0 +1,121 @@
+"""The `kubetune` command line: validate manifests, generate CRDs, plan memory, run things.
+
+Each subcommand imports what it needs when it runs, so `kubetune validate` stays quick and
+works where the operator's or the trainer's dependencies are not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubetune", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in _COMMANDS:
+        register(commands)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+def _validate_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "validate",
+        help="check FinetuneJob/EvalJob manifests against the CRD schema and the API's rules",
+        description="Prints one line per problem as NAME: FIELD_PATH: what must hold. "
+        "Exits 0 when every document is valid, 1 otherwise.",
+    )
+    parser.add_argument("-f", "--filename", action="append", required=True, metavar="FILE",
+                        help="a YAML file, a folder of them, or - for standard input; repeatable")
+    parser.set_defaults(run=_run_validate)
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from .validation import Problem, validate_texts
+
+    problems: list[Problem] = []
+    sources = list(_read_manifests(args.filename, problems))
+    count, found = validate_texts(sources)
+    problems += found
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print(f"{count} document{'s' if count != 1 else ''} valid")
+    return 1 if problems or count == 0 else 0
+
+
+def _read_manifests(names: list[str], problems: list) -> Iterator[tuple[str, str]]:
+    """(label, text) of every manifest named; unreadable ones become problems."""
+    from .validation import Problem
+
+    for name in names:
+        if name == "-":
+            yield "<stdin>", sys.stdin.read()
+            continue
+        path = Path(name)
+        files = (
+            sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
+            if path.is_dir() else [path]
+        )
+        for file in files:
+            try:
+                yield str(file), file.read_text()
+            except (OSError, UnicodeDecodeError) as error:
+                problems.append(Problem(str(file), "(file)", f"cannot be read: {error}"))
+
+
+def _crds_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("crds", help="generate the CRD YAML from the API models")
+    parser.add_argument("-o", "--output-dir", default="crds", type=Path)
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if the files differ from what the models generate")
+    parser.set_defaults(run=_run_crds)
+
+
+def _run_crds(args: argparse.Namespace) -> int:
+    from .api.resources import RESOURCES
+    from .crdgen import crd_yaml, write_crds
+
+    if args.check:
+        stale = [
+            r.crd_name for r in RESOURCES.values()
+            if not (args.output_dir / f"{r.crd_name}.yaml").is_file()
+            or (args.output_dir / f"{r.crd_name}.yaml").read_text() != crd_yaml(r)
+        ]
+        for name in stale:
+            print(f"{args.output_dir}/{name}.yaml is out of date: run `make crds`")
+        return 1 if stale else 0
+    for path in write_crds(args.output_dir):
+        print(f"wrote {path}")
+    return 0
+
+
+def _reference_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("reference", help="print the spec field reference (Markdown)")
+    parser.add_argument("--update", type=Path, metavar="README",
+                        help="rewrite the generated section of this file instead of printing")
+    parser.set_defaults(run=_run_reference)
+
+
+def _run_reference(args: argparse.Namespace) -> int:
+    from .reference import field_reference, with_reference
+
+    if args.update:
+        args.update.write_text(with_reference(args.update.read_text()))
+    else:
+        print(field_reference(), end="")
+    return 0
+
+
+_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _validate_command, _crds_command, _reference_command,
+]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
