@@ -1,0 +1,40 @@
+"""Every Kubernetes API permission the operator uses, in one list.
+
+The Helm chart's ClusterRole/Role is tested against this list, and `kube.py` is tested to
+make no call outside it, so a new API call without RBAC fails the tests, not the cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Permission:
+    api_group: str
+    resource: str
+    verbs: tuple[str, ...]
+
+
+WATCH = ("get", "list", "watch")
+
+PERMISSIONS: tuple[Permission, ...] = (
+    # The custom resources: watched, annotated by kopf (patch), EvalJobs created from
+    # FinetuneJobs' spec.evaluation.
+    Permission("kubetune.io", "finetunejobs", (*WATCH, "patch")),
+    Permission("kubetune.io", "finetunejobs/status", ("get", "patch")),
+    Permission("kubetune.io", "evaljobs", (*WATCH, "create", "patch")),
+    Permission("kubetune.io", "evaljobs/status", ("get", "patch")),
+    # Children: trainer config, the training Job, a headless Service for multi-node.
+    Permission("", "configmaps", (*WATCH, "create", "patch", "delete")),
+    Permission("", "services", (*WATCH, "create", "patch", "delete")),
+    Permission("batch", "jobs", (*WATCH, "create", "patch", "delete")),
+    # Pods are only read: phase, exit codes, termination messages, scheduling failures.
+    Permission("", "pods", WATCH),
+    # Kubernetes Events for each transition (kopf posts core/v1 Events).
+    Permission("", "events", ("create", "patch")),
+    Permission("events.k8s.io", "events", ("create", "patch")),
+    # kopf's peering: a standby replica takes over when the active one stops.
+    Permission("kopf.dev", "kopfpeerings", (*WATCH, "patch")),
+    Permission("kopf.dev", "clusterkopfpeerings", (*WATCH, "patch")),
+)

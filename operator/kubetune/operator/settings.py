@@ -1,0 +1,124 @@
+"""Operator-wide configuration, read from `KUBETUNE_*` environment variables.
+
+The Helm chart sets these from its values. Nothing here is per job: a FinetuneJob can
+override the image, queue and placement in its own spec, without an operator restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_TRAINER_IMAGE = "ghcr.io/kubetune/trainer:0.1.0"
+
+
+class SettingsError(ValueError):
+    """A KUBETUNE_* variable has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    trainer_image: str = DEFAULT_TRAINER_IMAGE
+    """KUBETUNE_TRAINER_IMAGE: image of trainer and evaluator pods unless a job sets spec.image."""
+    image_pull_policy: str = "IfNotPresent"
+    """KUBETUNE_IMAGE_PULL_POLICY: pull policy of trainer pods."""
+    watch_namespaces: tuple[str, ...] = ()
+    """KUBETUNE_WATCH_NAMESPACES: comma-separated namespaces to watch; empty: all."""
+    metrics_port: int = 8080
+    """KUBETUNE_METRICS_PORT: Prometheus /metrics port (0 disables)."""
+    health_port: int = 8081
+    """KUBETUNE_HEALTH_PORT: kopf liveness endpoint port (0 disables)."""
+    progress_interval_seconds: float = 15.0
+    """KUBETUNE_PROGRESS_INTERVAL_SECONDS: how often a running trainer's /progress is polled."""
+    progress_port: int = 8000
+    """KUBETUNE_PROGRESS_PORT: the trainers' progress port (the operator-trainer contract)."""
+    gpu_memory: Mapping[str, str] = field(
+        default_factory=lambda: {"nvidia.com/gpu": "80Gi", "amd.com/gpu": "192Gi"})
+    """KUBETUNE_GPU_MEMORY: JSON map of GPU resource name to per-GPU memory, for the fit check."""
+    allowed_uri_schemes: tuple[str, ...] = ("hf", "s3", "pvc", "file")
+    """KUBETUNE_ALLOWED_URI_SCHEMES: comma-separated schemes jobs may use."""
+    default_node_selector: Mapping[str, str] = field(default_factory=dict)
+    """KUBETUNE_DEFAULT_NODE_SELECTOR: JSON map added to GPU pods' nodeSelector."""
+    default_tolerations: tuple[Mapping[str, Any], ...] = ()
+    """KUBETUNE_DEFAULT_TOLERATIONS: JSON list of tolerations added to GPU pods."""
+    default_queue_name: str = ""
+    """KUBETUNE_DEFAULT_QUEUE_NAME: Kueue LocalQueue for jobs that set no queueName."""
+    peering_name: str = ""
+    """KUBETUNE_PEERING_NAME: kopf peering object for active/standby replicas; empty: standalone."""
+    config_fetch_timeout_seconds: float = 10.0
+    """KUBETUNE_CONFIG_FETCH_TIMEOUT_SECONDS: timeout reading a model's config.json for the fit check."""
+    pod_env: Mapping[str, str] = field(default_factory=dict)
+    """KUBETUNE_POD_ENV: JSON map of environment variables added to every trainer pod
+    (e.g. HF_HUB_OFFLINE for air-gapped clusters)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from KUBETUNE_* variables; unset ones keep their defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, parse in _PARSERS.items():
+            raw = env.get(f"KUBETUNE_{name.upper()}")
+            if not raw:  # unset or empty: the default
+                continue
+            try:
+                values[name] = parse(raw)
+            except (ValueError, TypeError) as error:
+                raise SettingsError(f"KUBETUNE_{name.upper()}: {error}") from None
+        return cls(**values)
+
+    def gpu_memory_for(self, resource_name: str) -> str | None:
+        return self.gpu_memory.get(resource_name)
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _json_map(raw: str) -> dict[str, str]:
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _json_list(raw: str) -> tuple[dict, ...]:
+    value = json.loads(raw)
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError("must be a JSON list of objects")
+    return tuple(value)
+
+
+def _port(raw: str) -> int:
+    port = int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError("must be a port number 0-65535")
+    return port
+
+
+def _positive(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+_PARSERS = {
+    "trainer_image": str,
+    "image_pull_policy": str,
+    "watch_namespaces": _csv,
+    "metrics_port": _port,
+    "health_port": _port,
+    "progress_interval_seconds": _positive,
+    "progress_port": _port,
+    "gpu_memory": _json_map,
+    "allowed_uri_schemes": _csv,
+    "default_node_selector": _json_map,
+    "default_tolerations": _json_list,
+    "default_queue_name": str,
+    "peering_name": str,
+    "config_fetch_timeout_seconds": _positive,
+    "pod_env": _json_map,
+}
