@@ -1,0 +1,91 @@
+"""Server-side printing: the `Table` objects `kubectl get` asks for.
+
+kubectl sends `Accept: application/json;as=Table;g=meta.k8s.io;v=v1` and prints the
+columns the server chose: NAME and AGE, plus a CRD's `additionalPrinterColumns`
+(only simple paths such as `.status.phase` or `.spec.items[0].name` are evaluated).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+from kubetune.emulator.resources import ResourceType
+
+_PATH_PART = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+
+
+def wants_table(accept: str) -> bool:
+    return "as=Table" in accept
+
+
+def _simple_json_path(obj: Any, path: str) -> Any:
+    value = obj
+    for key, index in _PATH_PART.findall(path.strip().strip("{}")):
+        if key and isinstance(value, dict):
+            value = value.get(key)
+        elif index and isinstance(value, list) and int(index) < len(value):
+            value = value[int(index)]
+        else:
+            return None
+    return value
+
+
+def human_age(timestamp: str | None, now: datetime.datetime | None = None) -> str:
+    """`kubectl get`'s AGE: 45s, 3m2s, 95m, 5h, 3d (kube's HumanDuration, simplified)."""
+    if not timestamp:
+        return "<unknown>"
+    created = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    seconds = max(0, int(((now or datetime.datetime.now(datetime.UTC)) - created).total_seconds()))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 600:
+        return f"{seconds // 60}m{seconds % 60}s"
+    if seconds < 3 * 3600:
+        return f"{seconds // 60}m"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def _columns(rtype: ResourceType) -> list[dict[str, Any]]:
+    columns = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
+                "description": "Name of the object"}]
+    columns += [
+        {"name": column["name"], "type": column.get("type", "string"),
+         "format": column.get("format", ""), "priority": column.get("priority", 0),
+         "description": column.get("description", "")}
+        for column in rtype.printer_columns
+    ]
+    if not any(column["name"] == "Age" for column in columns):
+        columns.append({"name": "Age", "type": "string", "format": "", "priority": 0,
+                        "description": "Time since the object was created"})
+    return columns
+
+
+def _cells(rtype: ResourceType, obj: dict[str, Any]) -> list[Any]:
+    cells: list[Any] = [obj["metadata"]["name"]]
+    for column in rtype.printer_columns:
+        value = _simple_json_path(obj, column["jsonPath"])
+        cells.append(human_age(value) if column.get("type") == "date" else value)
+    if not any(column["name"] == "Age" for column in rtype.printer_columns):
+        cells.append(human_age(obj["metadata"].get("creationTimestamp")))
+    return cells
+
+
+def as_table(rtype: ResourceType, result: dict[str, Any]) -> dict[str, Any]:
+    """A list (or one object) converted to a meta.k8s.io/v1 Table."""
+    objects = result.get("items", [result])
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": (result.get("metadata") or {}).get("resourceVersion", "")},
+        "columnDefinitions": _columns(rtype),
+        "rows": [
+            {"cells": _cells(rtype, obj), "object": {
+                "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj["metadata"]}}
+            for obj in objects
+        ],
+    }
