@@ -1,0 +1,117 @@
+"""Checkpoints under output.uri/checkpoints/checkpoint-<step>/, to resume after preemption.
+
+Each holds what an uninterrupted run would still have in memory at that step:
+
+    weights.safetensors   trainable parameters (the adapters, or the whole model for full)
+    optimizer.pt          optimizer state          scheduler.pt   learning-rate schedule
+    rng.pt                torch/cuda/numpy/python random states (dropout continues unchanged)
+    trainer_state.json    step, epoch, losses, early-stopping counters; written (and uploaded)
+                          last, so a checkpoint without it is incomplete and ignored
+
+The data position is the step: the batch schedule is a function of (seed, step).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .storage import Destination
+
+log = logging.getLogger(__name__)
+
+FOLDER = "checkpoints"
+STATE_FILE = "trainer_state.json"
+_NAME = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass
+class Checkpoint:
+    name: str
+    folder: Path
+    state: dict
+
+    @property
+    def step(self) -> int:
+        return int(self.state["step"])
+
+
+def completed_checkpoints(dest: Destination) -> list[str]:
+    """Names of complete checkpoints, oldest first."""
+    names = [n for n in dest.list_dirs(FOLDER) if _NAME.match(n)]
+    names.sort(key=lambda n: int(_NAME.match(n).group(1)))
+    return [n for n in names if dest.exists(FOLDER, n, STATE_FILE)]
+
+
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    return {name: p.detach().cpu().contiguous()
+            for name, p in model.named_parameters() if p.requires_grad}
+
+
+def rng_state() -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def restore_rng(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def save(dest: Destination, *, step: int, model, optimizer, scheduler, state: dict,
+         keep: int) -> str:
+    """Write checkpoint-<step> (rank 0 only) and drop all but the newest `keep`."""
+    name = f"checkpoint-{step}"
+    folder = dest.local_dir(FOLDER, name)
+    (folder / STATE_FILE).unlink(missing_ok=True)
+    save_file(trainable_state(model), str(folder / "weights.safetensors"))
+    torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+    torch.save(scheduler.state_dict(), folder / "scheduler.pt")
+    torch.save(rng_state(), folder / "rng.pt")
+    (folder / STATE_FILE).write_text(json.dumps({**state, "step": step}, indent=2) + "\n")
+    uri = dest.publish(FOLDER, name, last=(STATE_FILE,))
+    for old in completed_checkpoints(dest)[:-keep]:
+        dest.remove(FOLDER, old)
+    log.info("checkpoint: saved step %d to %s", step, uri)
+    return uri
+
+
+def latest(dest: Destination) -> Checkpoint | None:
+    names = completed_checkpoints(dest)
+    if not names:
+        return None
+    folder = dest.fetch_dir(FOLDER, names[-1])
+    return Checkpoint(names[-1], folder, json.loads((folder / STATE_FILE).read_text()))
+
+
+def load_weights(checkpoint: Checkpoint, model) -> None:
+    weights = load_file(str(checkpoint.folder / "weights.safetensors"))
+    parameters = dict(model.named_parameters())
+    missing = [name for name in weights if name not in parameters]
+    if missing:
+        raise RuntimeError(f"checkpoint {checkpoint.name} does not fit the model: {missing[:3]}")
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            parameters[name].copy_(tensor.to(parameters[name].device))
+
+
+def load_training_state(checkpoint: Checkpoint, optimizer, scheduler) -> None:
+    optimizer.load_state_dict(torch.load(checkpoint.folder / "optimizer.pt", weights_only=True))
+    scheduler.load_state_dict(torch.load(checkpoint.folder / "scheduler.pt", weights_only=True))
+    # Our own file, holding numpy's state tuple: not loadable with weights_only.
+    restore_rng(torch.load(checkpoint.folder / "rng.pt", weights_only=False))

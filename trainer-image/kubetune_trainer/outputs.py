@@ -1,0 +1,99 @@
+"""The artifacts of a finished run, written under output.uri:
+
+    adapter/            LoRA/QLoRA adapter (peft), tokenizer, label_mapping.json, kubetune.json
+    merged/             base model with the adapter merged in (mergeAdapter), tokenizer
+    model/              the trained model (method full), tokenizer
+    README.md           model card: base model, dataset and its hash, hyperparameters, metrics
+    data-report.json    rows in, dropped by reason, tokens, lengths
+    result.json         the same result as the termination message
+    checkpoints/        for resuming (kept, newest `keep`)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from .data.labels import LabelMapping
+from .models import write_adapter_metadata
+from .storage import Destination
+
+log = logging.getLogger(__name__)
+
+
+def write_file(dest: Destination, name: str, text: str) -> str:
+    """Write a top-level file; for s3, upload just that file."""
+    folder = dest.local_dir()
+    (folder / name).write_text(text)
+    if dest.is_remote:
+        from .storage import parse, s3_client
+
+        parsed = parse(dest.uri_of(name))
+        s3_client().upload_file(str(folder / name), parsed.authority, parsed.path.strip("/"))
+    return dest.uri_of(name)
+
+
+def save_model_folder(dest: Destination, name: str, model, tokenizer,
+                      mapping: LabelMapping | None, metadata: dict | None = None) -> str:
+    folder = dest.local_dir(name)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    if mapping is not None:
+        mapping.save(folder)
+    if metadata is not None:
+        write_adapter_metadata(folder, **metadata)
+    uri = dest.publish(name)
+    log.info("output: wrote %s", uri)
+    return uri
+
+
+def model_card(*, config, data_report: dict, result: dict, merged: bool) -> str:
+    hyper = config.hyperparameters.model_dump(mode="json", by_alias=True, exclude_none=True)
+    method = config.method.model_dump(mode="json", by_alias=True, exclude_none=True)
+    dataset = data_report.get("dataset", {})
+    metrics = {k: v for k, v in result.items() if not k.endswith("Uri")}
+    train = data_report["train"]
+    lines = [
+        f"# {config.job_name}",
+        "",
+        f"Finetuned by kubetune (FinetuneJob `{config.namespace}/{config.job_name}`).",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| base model | `{config.model.uri}` |",
+        f"| revision | `{_revision(config.model.uri)}` |",
+        f"| task | {config.model.task} |",
+        f"| method | {config.method.type} |",
+        f"| dataset | `{dataset.get('uri')}` |",
+        f"| dataset content hash | `{dataset.get('contentHash')}` |",
+        f"| dataset format | {data_report.get('format')} |",
+        f"| training rows | {train['rowsOut']} of {train['rowsIn']} read |",
+        "",
+        "## Final metrics",
+        "",
+        "```json",
+        json.dumps(metrics, indent=2),
+        "```",
+        "",
+        "## Hyperparameters",
+        "",
+        "```json",
+        json.dumps({"method": method, "hyperparameters": hyper}, indent=2),
+        "```",
+        "",
+        "## Files",
+        "",
+    ]
+    if config.method.type == "full":
+        lines.append("- `model/`: the trained model and tokenizer")
+    else:
+        lines.append("- `adapter/`: the LoRA adapter and tokenizer (load on top of the base model)")
+        if merged:
+            lines.append("- `merged/`: the base model with the adapter merged in")
+    lines += ["- `data-report.json`: what data preparation kept and dropped, and why", ""]
+    return "\n".join(lines)
+
+
+def _revision(uri: str) -> str:
+    return uri.split("@", 1)[1] if uri.startswith("hf://") and "@" in uri else "(default)"
+

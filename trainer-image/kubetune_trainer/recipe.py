@@ -1,0 +1,462 @@
+"""The finetuning recipe: setup, train, save. Read it top to bottom.
+
+Runs under `accelerate launch` (one process per GPU, one per CPU node), or as a plain
+`python -m kubetune_trainer --config config.json` on one device.
+
+Features:
+- LoRA (peft, "all-linear" or named modules), QLoRA (4-bit base, GPU only) and full finetuning
+- causal LM (loss on assistant/completion tokens only) and sequence classification
+- packing for causal LM with per-example position ids: no attention across examples
+- mixed precision (bf16 where the GPU has it, fp32 on CPU), gradient checkpointing,
+  gradient accumulation, linear/cosine/constant schedules with warmup
+- evaluation every N steps or once per epoch (loss; accuracy for classification) and early
+  stopping on evalLoss or evalAccuracy
+- checkpoints every N steps and on SIGTERM, resumed automatically on start
+- progress on GET /progress and /metrics (rank 0)
+
+The batch schedule is a pure function of (seed, step), and checkpoints hold the RNG states,
+so a resumed run continues with the batches and dropout masks an uninterrupted run would use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import signal
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+
+from . import checkpointing, outputs
+from .data import DataSpec, prepare_data
+from .data.batches import StepSchedule, collate_packed, collate_padded
+from .data.encode import IGNORE_INDEX
+from .data.packing import pack
+from .data.report import log_lines
+from .data.report import summary as data_summary
+from .errors import InvalidConfig
+from .models import add_lora, load_model, load_tokenizer, model_source
+from .optimization import build_optimizer, build_scheduler, choose_precision, weights_dtype
+from .progress import Progress, ProgressServer, Throughput
+from .storage import Destination
+
+log = logging.getLogger(__name__)
+
+CLIP_GRAD_NORM = 1.0
+LOG_LINES = 50  # progress lines per run in the log (plus the first and last step)
+
+
+class StopRequest:
+    """Set by SIGTERM (preemption, suspend, eviction); checked once per step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> StopRequest:
+        signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        log.warning("SIGTERM: finishing this step, then saving a checkpoint")
+        self.requested = True
+
+
+class FinetuneRecipe:
+    def __init__(self, config, *, progress: Progress | None = None, serve_progress: bool = True):
+        self.config = config
+        self.hyper = config.hyperparameters
+        self.classification = config.model.task == "sequence-classification"
+        self.dest = Destination(config.output.uri)
+        self.progress = progress or Progress()
+        self.serve_progress = serve_progress
+        self.stop = StopRequest()
+        self.server: ProgressServer | None = None
+
+    # ------------------------------------------------------------------------------ setup
+
+    def setup(self) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        self._check_config()
+        cuda = torch.cuda.is_available()
+        self.mixed_precision = choose_precision(
+            self.hyper.precision, cuda=cuda, bf16_supported=cuda and torch.cuda.is_bf16_supported()
+        )
+        # cpu=True is what makes a multi-process CPU launch use gloo instead of one process.
+        self.accelerator = Accelerator(cpu=not cuda, mixed_precision=self.mixed_precision)
+        self.is_main = self.accelerator.is_main_process
+        self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
+        self.stop.install()
+        if self.is_main and self.serve_progress:
+            self.server = ProgressServer(self.progress).start()
+        self.info("setup: rank %d of %d, %s, precision %s", self.rank, self.world,
+                  self.accelerator.distributed_type, self.mixed_precision)
+        set_seed(self.hyper.seed)
+
+        source = model_source(self.config.model.uri)
+        self.tokenizer = load_tokenizer(self.config.model.uri, source)
+        self.data = prepare_data(DataSpec.from_config(self.config), self.tokenizer)
+        for line in log_lines(self.data.report):
+            self.info("%s", line)
+        self.train_items = self._batchable(self.data.train)
+        self.eval_items = self._batchable(self.data.validation)
+
+        self.model = self._build_model(source)
+        self.schedule = StepSchedule(
+            num_items=len(self.train_items), batch_size=self.hyper.batch_size,
+            accumulation=self.hyper.gradient_accumulation_steps, world_size=self.world,
+            seed=self.hyper.seed,
+        )
+        self.total_steps = self.hyper.max_steps or self.hyper.epochs * self.schedule.steps_per_epoch
+        self.optimizer = build_optimizer(
+            self.model, name=self.hyper.optimizer, learning_rate=self.hyper.learning_rate,
+            weight_decay=self.hyper.weight_decay,
+        )
+        self.scheduler = build_scheduler(
+            self.optimizer, name=self.hyper.lr_scheduler, warmup_ratio=self.hyper.warmup_ratio,
+            total_steps=self.total_steps,
+        )
+        self.step = 0
+        self.state = {"bestMetric": None, "evalsWithoutImprovement": 0, "trainLoss": None,
+                      "evalLoss": None, "evalAccuracy": None, "history": []}
+        checkpoint = checkpointing.latest(self.dest)
+        if checkpoint is not None:
+            checkpointing.load_weights(checkpoint, self.model)
+        self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        if checkpoint is not None:
+            # After prepare: optimizer state must land on the device the parameters are on.
+            checkpointing.load_training_state(checkpoint, self.optimizer, self.scheduler)
+            self.step = checkpoint.step
+            self.state.update({k: v for k, v in checkpoint.state.items() if k in self.state})
+            self.info("resume: continuing from %s at step %d of %d", checkpoint.name,
+                      self.step, self.total_steps)
+        self.progress.update(step=self.step, totalSteps=self.total_steps, phase="Running",
+                             epoch=self.step / self.schedule.steps_per_epoch)
+        self.info("setup: %d training items (%s), %d validation, %d steps of %d x %d x %d",
+                  len(self.train_items), "packed" if self.packing else "padded",
+                  len(self.eval_items), self.total_steps, self.hyper.batch_size,
+                  self.hyper.gradient_accumulation_steps, self.world)
+
+    def _check_config(self) -> None:
+        hyper, method = self.hyper, self.config.method.type
+        if self.classification and hyper.packing:
+            raise InvalidConfig("hyperparameters.packing is for causal-lm only")
+        if method == "qlora" and not torch.cuda.is_available():
+            raise InvalidConfig("method qlora needs a GPU (bitsandbytes 4-bit); use lora on CPU")
+        stopping = hyper.early_stopping
+        if stopping and stopping.metric == "evalAccuracy" and not self.classification:
+            raise InvalidConfig("earlyStopping.metric evalAccuracy needs sequence-classification")
+        if stopping and self.config.dataset.validation is None:
+            raise InvalidConfig("earlyStopping needs dataset.validation (a set or splitRatio)")
+
+    @property
+    def packing(self) -> bool:
+        return bool(self.hyper.packing) and not self.classification
+
+    def _batchable(self, encoded):
+        return pack(encoded, self.hyper.max_seq_length) if self.packing else encoded
+
+    def _build_model(self, source):
+        method = self.config.method
+        model = load_model(
+            self.config.model.uri, self.config.model.task,
+            label_mapping=self.data.label_mapping,
+            dtype=weights_dtype(method.type, self.mixed_precision),
+            quantize_4bit=method.type == "qlora",
+            pad_token_id=self.tokenizer.pad_token_id,
+            source=source,
+        )
+        if self.hyper.gradient_checkpointing:
+            model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
+        if method.type in ("lora", "qlora"):
+            model = add_lora(model, method.lora, self.config.model.task,
+                             quantized=method.type == "qlora",
+                             gradient_checkpointing=self.hyper.gradient_checkpointing)
+        for parameter in model.parameters():
+            if parameter.requires_grad and parameter.dtype != torch.float32:
+                # Trainable weights stay fp32; autocast computes in 16 bits.
+                parameter.data = parameter.data.float()
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        self.info("model: %s, %s, %d of %d parameters trainable", self.config.model.uri,
+                  method.type, trainable, total)
+        return model
+
+    # ------------------------------------------------------------------------------ train
+
+    def train(self) -> str:
+        """Run to the end; returns "completed", "early-stopped" or "interrupted"."""
+        self.model.train()
+        throughput = Throughput()
+        log_every = max(1, self.total_steps // LOG_LINES)
+        per_epoch = self.schedule.steps_per_epoch
+        outcome = "completed"
+        while self.step < self.total_steps:
+            loss, real_tokens, stop = self._train_step(self.step)
+            self.step += 1
+            throughput.add(real_tokens)
+            self.state["trainLoss"] = loss
+            self._report_progress(throughput, loss)
+            if self.step % log_every == 0 or self.step in (1, self.total_steps):
+                self._log_step(loss, throughput)
+
+            every = self.hyper.eval_every_steps
+            eval_due = (self.step % every == 0) if every else (self.step % per_epoch == 0)
+            evaluating = self.eval_items and (eval_due or self.step == self.total_steps)
+            if evaluating and self._evaluate_and_check_early_stop():
+                outcome = "early-stopped"
+            checkpoint_every = self.config.checkpointing.every_steps
+            if stop or (checkpoint_every and self.step % checkpoint_every == 0
+                        and self.step < self.total_steps and outcome == "completed"):
+                self._save_checkpoint()
+            if stop:
+                return "interrupted"
+            if outcome != "completed":
+                self.info("early stopping at step %d: no improvement in %d evaluations",
+                          self.step, self.state["evalsWithoutImprovement"])
+                return outcome
+        return outcome
+
+    def _train_step(self, step: int) -> tuple[float, int, bool]:
+        """One optimizer step over `accumulation` micro-batches; returns the global mean loss,
+        real tokens on all ranks, and whether any rank was asked to stop."""
+        device = self.accelerator.device
+        batches = [self._collate([self.train_items[i] for i in indices])
+                   for indices in self.schedule.micro_batches(step, self.rank)]
+        targets = sum(self._target_count(batch) for batch in batches)
+        loss_sum = 0.0
+        for index, batch in enumerate(batches):
+            last = index == len(batches) - 1
+            # Gradients are all-reduced once per step, on the last micro-batch.
+            with nullcontext() if last else self.accelerator.no_sync(self.model):
+                with self.accelerator.autocast():
+                    batch_loss, _, _ = self._forward(self.model, batch, device)
+                self.accelerator.backward(batch_loss / max(targets, 1))
+            loss_sum += batch_loss.item()
+        self.accelerator.clip_grad_norm_(self.model.parameters(), CLIP_GRAD_NORM)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        real_tokens = sum(int(batch["real_tokens"]) for batch in batches)
+        # One small all-reduce per step: the loss for the log and the SIGTERM flag, so that
+        # every rank stops at the same step even if the signal reached them at different times.
+        stats = torch.tensor([loss_sum, targets, real_tokens, float(self.stop.requested)],
+                             dtype=torch.float64, device=device)
+        stats = self.accelerator.reduce(stats, "sum") if self.world > 1 else stats
+        return float(stats[0] / max(stats[1], 1)), int(stats[2]), bool(stats[3] > 0)
+
+    def _collate(self, items):
+        if self.packing:
+            return collate_packed(items, self.tokenizer.pad_token_id)
+        return collate_padded(items, self.tokenizer.pad_token_id)
+
+    def _target_count(self, batch) -> int:
+        if self.classification:
+            return len(batch["labels"])
+        return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+
+    def _forward(self, model, batch, device):
+        """(summed loss, number of targets, number correct) for one batch."""
+        inputs = {k: v.to(device) for k, v in batch.items() if k not in ("labels", "real_tokens")}
+        labels = batch["labels"].to(device)
+        if self.classification:
+            logits = model(**inputs).logits.float()
+            loss = F.cross_entropy(logits, labels, reduction="sum")
+            correct = (logits.argmax(-1) == labels).sum()
+            return loss, len(labels), int(correct)
+        # use_cache=False: with a cache, transformers ignores the packed position ids and
+        # packed examples would attend to each other.
+        logits = model(**inputs, use_cache=False).logits
+        targets = labels[:, 1:]
+        keep = targets != IGNORE_INDEX
+        # Only target positions are upcast: full-vocabulary fp32 logits are the largest
+        # tensor of a step.
+        loss = F.cross_entropy(logits[:, :-1][keep].float(), targets[keep], reduction="sum")
+        return loss, int(keep.sum()), 0
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        model = self.accelerator.unwrap_model(self.model)
+        model.eval()
+        device = self.accelerator.device
+        size = self.hyper.batch_size
+        batches = [self.eval_items[i:i + size] for i in range(0, len(self.eval_items), size)]
+        totals = torch.zeros(3, dtype=torch.float64, device=device)
+        for items in batches[self.rank::self.world]:
+            with self.accelerator.autocast():
+                loss, count, correct = self._forward(model, self._collate(items), device)
+            totals += torch.tensor([loss.item(), count, correct], dtype=torch.float64,
+                                   device=device)
+        if self.world > 1:
+            totals = self.accelerator.reduce(totals, "sum")
+        self.model.train()
+        metrics = {"evalLoss": float(totals[0] / max(totals[1], 1))}
+        if self.classification:
+            metrics["evalAccuracy"] = float(totals[2] / max(totals[1], 1))
+        return metrics
+
+    def _evaluate_and_check_early_stop(self) -> bool:
+        metrics = self.evaluate()
+        self.state.update(metrics)
+        self.state["history"].append({"step": self.step, **metrics})
+        self.progress.update(**metrics)
+        self.info("eval: step %d %s", self.step,
+                  " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        stopping = self.hyper.early_stopping
+        if stopping is None:
+            return False
+        value, best = metrics[stopping.metric], self.state["bestMetric"]
+        higher_is_better = stopping.metric == "evalAccuracy"
+        improved = best is None or (
+            value > best + stopping.min_delta if higher_is_better
+            else value < best - stopping.min_delta
+        )
+        if improved:
+            self.state["bestMetric"], self.state["evalsWithoutImprovement"] = value, 0
+        else:
+            self.state["evalsWithoutImprovement"] += 1
+        return self.state["evalsWithoutImprovement"] >= stopping.patience
+
+    def _report_progress(self, throughput: Throughput, loss: float) -> None:
+        seconds_per_step = throughput.seconds_per_step()
+        remaining = self.total_steps - self.step
+        self.progress.update(
+            step=self.step,
+            epoch=round(self.step / self.schedule.steps_per_epoch, 4),
+            trainLoss=loss,
+            tokensPerSecond=round(throughput.tokens_per_second(), 1),
+            learningRate=self.scheduler.get_last_lr()[0],
+            etaSeconds=round(remaining * seconds_per_step, 1) if seconds_per_step else None,
+        )
+
+    def _log_step(self, loss: float, throughput: Throughput) -> None:
+        snapshot = self.progress.snapshot()
+        eta = snapshot["etaSeconds"]
+        self.info("step %d/%d (%3.0f%%) epoch %.2f loss %.4f lr %.2e tokens/s %.0f eta %s",
+                  self.step, self.total_steps, 100 * self.step / self.total_steps,
+                  snapshot["epoch"], loss, snapshot["learningRate"],
+                  snapshot["tokensPerSecond"], f"{eta:.0f}s" if eta is not None else "-")
+
+    def _save_checkpoint(self) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.is_main:
+            state = {**self.state, "epoch": self.step / self.schedule.steps_per_epoch,
+                     "totalSteps": self.total_steps}
+            uri = checkpointing.save(
+                self.dest, step=self.step, model=self.accelerator.unwrap_model(self.model),
+                optimizer=self.optimizer, scheduler=self.scheduler, state=state,
+                keep=self.config.checkpointing.keep,
+            )
+            self.state["checkpointUri"] = uri
+        self.accelerator.wait_for_everyone()
+
+    # ------------------------------------------------------------------------------ save
+
+    def save(self, outcome: str) -> dict:
+        """Write the final artifacts (rank 0) and return the result for the summary."""
+        self.accelerator.wait_for_everyone()
+        model = self.accelerator.unwrap_model(self.model)
+        # Every rank logs a digest of its trained weights: equal digests show that data
+        # parallel ranks stayed in sync (the distributed test reads these lines).
+        log.info("weights: rank %d of %d sha256 %s", self.rank, self.world, weights_digest(model))
+        result = {"trainLoss": _round(self.state["trainLoss"]),
+                  "evalLoss": _round(self.state["evalLoss"]),
+                  "evalAccuracy": _round(self.state["evalAccuracy"]),
+                  "stoppedEarly": outcome == "early-stopped"}
+        if self.is_main:
+            result.update(self._write_outputs(model, result))
+        self.accelerator.wait_for_everyone()
+        return {k: v for k, v in result.items() if v is not None}
+
+    def _write_outputs(self, model, result: dict) -> dict:
+        config, dest, mapping = self.config, self.dest, self.data.label_mapping
+        uris: dict[str, str] = {}
+        outputs.write_file(dest, "data-report.json", json.dumps(self.data.report, indent=2))
+        if mapping is not None:
+            outputs.write_file(dest, "label_mapping.json", json.dumps(mapping.to_json(), indent=2))
+        if config.method.type == "full":
+            uris["modelUri"] = outputs.save_model_folder(dest, "model", model, self.tokenizer,
+                                                         mapping)
+        else:
+            metadata = {"base_uri": config.model.uri, "task": config.model.task,
+                        "method": config.method.type}
+            uris["adapterUri"] = outputs.save_model_folder(dest, "adapter", model, self.tokenizer,
+                                                           mapping, metadata)
+            if config.output.merge_adapter:
+                uris["modelUri"] = outputs.save_model_folder(
+                    dest, "merged", self._merged(model), self.tokenizer, mapping)
+        uris["reportUri"] = dest.uri_of("data-report.json")
+        full_result = {**result, **uris}
+        outputs.write_file(dest, "README.md", outputs.model_card(
+            config=config, data_report=self.data.report, result=full_result,
+            merged=config.output.merge_adapter))
+        outputs.write_file(dest, "result.json", json.dumps(full_result, indent=2))
+        return uris
+
+    def _merged(self, model):
+        if self.config.method.type == "lora":
+            return model.merge_and_unload()
+        # A 4-bit base cannot take the merge: reload it in 16 bits and apply the adapter.
+        from peft import PeftModel
+
+        base = load_model(self.config.model.uri, self.config.model.task,
+                          label_mapping=self.data.label_mapping, dtype=torch.bfloat16,
+                          pad_token_id=self.tokenizer.pad_token_id)
+        return PeftModel.from_pretrained(base, str(self.dest.local_dir("adapter"))).merge_and_unload()
+
+    # ------------------------------------------------------------------------------ run
+
+    def run(self) -> dict:
+        """setup -> train -> save; returns the summary for the termination message."""
+        try:
+            self.setup()
+            outcome = self.train()
+            if outcome == "interrupted":
+                return self.summary("Failed", "Preempted",
+                                    f"stopped by SIGTERM at step {self.step}; checkpoint saved, "
+                                    "the next attempt resumes from it")
+            result = self.save(outcome)
+            self.progress.update(phase="Succeeded")
+            message = ("stopped early: " if outcome == "early-stopped" else "") + \
+                f"trained {self.step} steps"
+            return self.summary("Succeeded", "Completed", message, result)
+        finally:
+            self.close()
+
+    def summary(self, phase: str, reason: str, message: str, result: dict | None = None) -> dict:
+        return {"phase": phase, "reason": reason, "message": message, "result": result,
+                "step": self.step, "totalSteps": self.total_steps,
+                "data": data_summary(self.data.report)}
+
+    def close(self) -> None:
+        accelerator = getattr(self, "accelerator", None)
+        if accelerator is not None:
+            # Without this a CPU (gloo) DDP run can abort at interpreter exit.
+            accelerator.wait_for_everyone()
+            accelerator.end_training()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def info(self, message: str, *args) -> None:
+        if self.is_main:
+            log.info(message, *args)
+
+
+def weights_digest(model) -> str:
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.named_parameters()):
+        if parameter.requires_grad:
+            digest.update(name.encode())
+            digest.update(parameter.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _round(value):
+    return None if value is None or math.isnan(value) else round(value, 6)
