@@ -42,12 +42,15 @@ REQUEST_LOG_LIMIT = 200
 class ApiServerEmulator(KubernetesEmulator):
     """A Kubernetes API server in memory, good enough for kopf, the client and kubectl."""
 
-    store: ObjectStore = attrs.field(factory=ObjectStore, init=False)
+    # How many recent changes a watch can resume from (older resourceVersions get 410 Gone).
+    watch_history_size: int = 10_000
+    store: ObjectStore = attrs.field(init=False)
     registry: ResourceRegistry = attrs.field(init=False)
     operations: ApiOperations = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        self.store = ObjectStore(history_size=self.watch_history_size)
         self.registry = ResourceRegistry(self.resources)
         self.operations = ApiOperations(self.store, self.registry)
         for resource_type in BUILTIN_RESOURCES:

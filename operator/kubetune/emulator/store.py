@@ -91,8 +91,7 @@ class ObjectStore:
         self._objects[storage_key][key] = obj
         address = (storage_key, *key)
         if old is not None:
-            for uid in owner_uids(old):
-                self._dependents_by_owner_uid[uid].discard(address)
+            self._forget_dependent(old, address)
         for uid in owner_uids(obj):
             self._dependents_by_owner_uid[uid].add(address)
         self._addresses_by_uid[metadata["uid"]] = address
@@ -104,12 +103,19 @@ class ObjectStore:
         key = (metadata.get("namespace"), metadata["name"])
         old = self._objects[storage_key].pop(key)
         address = (storage_key, *key)
-        for uid in owner_uids(old):
-            self._dependents_by_owner_uid[uid].discard(address)
+        self._forget_dependent(old, address)
+        # Its own dependents stay indexed under its uid until garbage collection handles them.
         self._addresses_by_uid.pop(metadata["uid"], None)
-        self._dependents_by_owner_uid.pop(metadata["uid"], None)
         version = int(metadata["resourceVersion"])
         self._record(StoredEvent(version, "DELETED", storage_key, old, final_state))
+
+    def _forget_dependent(self, obj: dict[str, Any], address: Address) -> None:
+        for uid in owner_uids(obj):
+            dependents = self._dependents_by_owner_uid.get(uid)
+            if dependents is not None:
+                dependents.discard(address)
+                if not dependents:
+                    del self._dependents_by_owner_uid[uid]
 
     # --- watching ----------------------------------------------------------------------------
 
