@@ -24,7 +24,7 @@ from kubetune.emulator.kubeconfig import write_kubeconfig
 from kubetune.emulator.server import ApiServerEmulator
 
 T = TypeVar("T")
-_SHUTDOWN_TIMEOUT_SECONDS = 1.0
+_SHUTDOWN_TIMEOUT_SECONDS = 0.25
 
 
 class EmulatorServer:
