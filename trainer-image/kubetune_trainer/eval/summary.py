@@ -1,0 +1,71 @@
+"""The evaluator's termination message: what the operator copies into EvalJob status.
+
+    {"phase": "Succeeded" | "Failed",
+     "reason": "Completed" | "InvalidDataset" | "ModelNotFound" | "InvalidConfig"
+               | "EvaluatorError",
+     "message": "...",
+     "samples": 240,
+     "results": [{"name", "value", "baseline", "delta", "threshold", "passed"}],
+     "passed": true | false,            (absent: no thresholds)
+     "errorAnalysis": {"confusion": [{"label", "predicted", "count"}],
+                       "worstClasses": [{"label", "f1"}]},
+     "dropped": {"unknown label": 3},   (rows left out of scoring, by reason)
+     "reportUri": "s3://.../report.json"}
+
+Absent keys mean null. Kubernetes keeps 4 KiB of a termination message; `fit` shrinks the
+summary step by step (long label names and the message first, the error analysis last) so
+it always arrives as valid JSON. The full analysis is in the report.
+"""
+
+from __future__ import annotations
+
+import json
+
+LIMIT_BYTES = 4096
+# status.errorAnalysis labels may be 253 characters; ten pairs of those alone would not fit.
+LABEL_CHARS = (120, 48, 24)
+MESSAGE_CHARS = (1000, 300, 120)
+
+
+def size(summary: dict) -> int:
+    """Bytes of the summary as `kubetune_trainer.termination` writes it."""
+    return len(json.dumps(summary, separators=(",", ":")).encode())
+
+
+def _cut(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def _cut_labels(analysis: dict, chars: int, items: int) -> dict:
+    return {
+        "confusion": [{**pair, "label": _cut(pair["label"], chars),
+                       "predicted": _cut(pair["predicted"], chars)}
+                      for pair in analysis.get("confusion", [])[:items]],
+        "worstClasses": [{**entry, "label": _cut(entry["label"], chars)}
+                         for entry in analysis.get("worstClasses", [])[:items]],
+    }
+
+
+def fit(summary: dict, limit: int = LIMIT_BYTES) -> dict:
+    """The summary, without None values, shrunk until its JSON is under `limit` bytes."""
+    summary = {key: value for key, value in summary.items() if value is not None}
+    if size(summary) < limit:
+        return summary
+    analysis = summary.get("errorAnalysis")
+    message = str(summary.get("message", ""))
+    steps = [(LABEL_CHARS[0], 10, MESSAGE_CHARS[0]), (LABEL_CHARS[1], 10, MESSAGE_CHARS[1]),
+             (LABEL_CHARS[1], 5, MESSAGE_CHARS[1]), (LABEL_CHARS[2], 5, MESSAGE_CHARS[2]),
+             (LABEL_CHARS[2], 3, MESSAGE_CHARS[2])]
+    for label_chars, items, message_chars in steps:
+        summary["message"] = _cut(message, message_chars)
+        if analysis is not None:
+            summary["errorAnalysis"] = _cut_labels(analysis, label_chars, items)
+        if size(summary) < limit:
+            return summary
+    # Last resort: the status numbers matter most; the analysis is in the report.
+    summary.pop("errorAnalysis", None)
+    summary.pop("dropped", None)
+    if size(summary) >= limit:
+        summary["results"] = [{k: row[k] for k in ("name", "value") if k in row}
+                              for row in summary.get("results", [])]
+    return summary
