@@ -112,8 +112,31 @@ def _run_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operator_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "operator", help="run the operator (configuration from KUBETUNE_* environment variables)")
+    parser.add_argument("--log-format", choices=["plain", "json"], default="plain")
+    parser.set_defaults(run=_run_operator)
+
+
+def _run_operator(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .operator.runner import configure_logging, run_operator
+    from .operator.settings import Settings, SettingsError
+
+    configure_logging(json_format=args.log_format == "json")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"kubetune operator: {error}", file=sys.stderr)
+        return 1
+    asyncio.run(run_operator(settings))
+    return 0
+
+
 _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _validate_command, _crds_command, _reference_command,
+    _validate_command, _crds_command, _reference_command, _operator_command,
 ]
 
 

@@ -1,0 +1,333 @@
+"""Pure builders: (validated spec, settings) -> manifest dicts. No I/O.
+
+Every child object is named deterministically (kubetune.api.names), owned by its job
+through a controller ownerReference (so deleting the job removes it), and labelled so the
+operator can find it again after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from ..api import EvalConfig, EvalJobSpec, FinetuneJobSpec, TrainerConfig, parse_uri
+from ..api.common import PodResources, SecretRef
+from ..api.finetune import Evaluation, FinetuneResources
+from ..api.names import config_map_name, eval_job_name, eval_run_job_name, train_job_name
+from ..api.resources import API_VERSION, EVAL_JOB
+from ..launch import trainer_command
+from . import labels
+from .settings import Settings
+
+CONFIG_DIR = "/etc/kubetune"
+CONFIG_FILE = "config.json"
+PVC_ROOT = "/mnt/pvc"
+CACHE_DIR = "/var/cache/kubetune"
+TERMINATION_LOG = "/dev/termination-log"
+CONTAINER = "trainer"
+RENDEZVOUS_PORT = 29500
+INVALID_INPUT_EXIT_CODE = 2
+"""Trainer exit code for bad input (dataset, missing model): retrying cannot help."""
+
+
+def owner_reference(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {
+        "apiVersion": API_VERSION, "kind": kind, "name": meta["name"], "uid": meta["uid"],
+        "controller": True, "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(name: str, kind: str, body: dict[str, Any], component: str,
+              extra_labels: dict[str, str] | None = None) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {
+        "name": name,
+        "namespace": meta["namespace"],
+        "labels": {
+            **labels.MANAGED_SELECTOR, labels.COMPONENT: component,
+            labels.OWNER_LABEL[kind]: meta["name"], **(extra_labels or {}),
+        },
+        "ownerReferences": [owner_reference(kind, body)],
+    }
+
+
+def config_map(kind: str, body: dict[str, Any], config: TrainerConfig | EvalConfig) -> dict:
+    """The ConfigMap with the trainer's (or evaluator's) config file."""
+    component = "trainer" if kind == "FinetuneJob" else "evaluator"
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(config_map_name(body["metadata"]["name"]), kind, body, component),
+        "data": {CONFIG_FILE: config.model_dump_json(by_alias=True, indent=2)},
+    }
+
+
+def headless_service(body: dict[str, Any]) -> dict[str, Any]:
+    """Gives the pods of a multi-node Job stable DNS names for the rendezvous."""
+    name = train_job_name(body["metadata"]["name"])
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(name, "FinetuneJob", body, "trainer"),
+        "spec": {
+            "clusterIP": "None",
+            "selector": {labels.JOB_NAME: name},
+            "publishNotReadyAddresses": True,  # the rendezvous happens before readiness
+            "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT}],
+        },
+    }
+
+
+def rendezvous_host(body: dict[str, Any]) -> str:
+    """DNS name of the index-0 pod of a multi-node Job (hostname.subdomain)."""
+    job = train_job_name(body["metadata"]["name"])
+    return f"{job}-0.{job}"
+
+
+def training_job(body: dict[str, Any], spec: FinetuneJobSpec, settings: Settings) -> dict:
+    """The batch/v1 Job that runs the trainer (Indexed, one pod per node, when nodes > 1)."""
+    name = train_job_name(body["metadata"]["name"])
+    nodes = spec.resources.nodes
+    queue = spec.queue_name or settings.default_queue_name
+    command = trainer_command(
+        gpus=spec.resources.gpus, nodes=nodes, config_path=f"{CONFIG_DIR}/{CONFIG_FILE}",
+        rendezvous_host=rendezvous_host(body) if nodes > 1 else None, port=RENDEZVOUS_PORT,
+    )
+    pod = _pod_template(
+        kind="FinetuneJob", body=body, component="trainer", command=command,
+        resources=spec.resources, secrets=_secrets_of(spec), pvcs=_claims_of(spec),
+        output_claims=_output_claims(spec.output.uri), image=spec.image, settings=settings,
+        job_name=name, subdomain=name if nodes > 1 else None,
+    )
+    job_spec: dict[str, Any] = {
+        "backoffLimit": spec.backoff_limit,
+        "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
+        # Kueue admits queued Jobs by unsuspending them; a user's suspend keeps them stopped.
+        "suspend": spec.suspend or bool(queue),
+        "completions": nodes,
+        "parallelism": nodes,
+        "podFailurePolicy": _pod_failure_policy(),
+        "template": pod,
+    }
+    if nodes > 1:
+        job_spec["completionMode"] = "Indexed"
+    if spec.active_deadline_seconds:
+        job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
+    extra = {labels.QUEUE_NAME: queue} if queue else {}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(name, "FinetuneJob", body, "trainer", extra),
+        "spec": job_spec,
+    }
+
+
+def evaluation_job(body: dict[str, Any], config: EvalConfig, spec: EvalJobSpec,
+                   settings: Settings, secrets: Iterable[SecretRef], uris: Iterable[str]) -> dict:
+    """The batch/v1 Job that runs the evaluator for an EvalJob."""
+    name = eval_run_job_name(body["metadata"]["name"])
+    command = ["python", "-m", "kubetune_trainer.eval", "--config", f"{CONFIG_DIR}/{CONFIG_FILE}"]
+    uris = list(uris)
+    pod = _pod_template(
+        kind="EvalJob", body=body, component="evaluator", command=command,
+        resources=spec.resources, secrets=list(secrets), pvcs=_claims(uris),
+        output_claims=_output_claims(config.output_uri), image=spec.image, settings=settings,
+        job_name=name, subdomain=None,
+    )
+    job_spec: dict[str, Any] = {
+        "backoffLimit": spec.backoff_limit,
+        "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
+        "podFailurePolicy": _pod_failure_policy(),
+        "template": pod,
+    }
+    if spec.active_deadline_seconds:
+        job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(name, "EvalJob", body, "evaluator"),
+        "spec": job_spec,
+    }
+
+
+def eval_job_from_finetune(body: dict[str, Any], spec: FinetuneJobSpec,
+                           evaluation: Evaluation) -> dict[str, Any]:
+    """The EvalJob a FinetuneJob creates from spec.evaluation once training succeeded."""
+    name = body["metadata"]["name"]
+    resources: FinetuneResources = spec.resources
+    eval_spec = {
+        "model": {"finetuneJobRef": {"name": name}, "task": spec.model.task},
+        "compareBaseline": evaluation.compare_baseline,
+        "dataset": evaluation.dataset.to_wire(),
+        "thresholds": evaluation.thresholds,
+        "resources": PodResources(
+            **{k: getattr(resources, k) for k in PodResources.model_fields}).to_wire(),
+    }
+    if spec.model.secret_ref:
+        eval_spec["model"]["secretRef"] = spec.model.secret_ref.to_wire()
+    if evaluation.metrics:
+        eval_spec["metrics"] = list(evaluation.metrics)
+    if spec.image:
+        eval_spec["image"] = spec.image
+    eval_spec["output"] = {"uri": parse_uri(spec.output.uri).join("eval")}
+    if spec.output.secret_ref:
+        eval_spec["output"]["secretRef"] = spec.output.secret_ref.to_wire()
+    return {
+        "apiVersion": API_VERSION,
+        "kind": EVAL_JOB.kind,
+        "metadata": {
+            **_metadata(eval_job_name(name), "FinetuneJob", body, "evaluation"),
+        },
+        "spec": EvalJobSpec.model_validate(eval_spec).to_wire(),
+    }
+
+
+def _pod_failure_policy() -> dict[str, Any]:
+    return {
+        "rules": [
+            # Bad input: the trainer said so with exit code 2; retrying cannot help.
+            {"action": "FailJob", "onExitCodes": {
+                "containerName": CONTAINER, "operator": "In", "values": [INVALID_INPUT_EXIT_CODE]}},
+            # Preemption and eviction are not the trainer's fault: retry without counting.
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        ]
+    }
+
+
+def _pod_template(*, kind: str, body: dict[str, Any], component: str, command: list[str],
+                  resources: PodResources, secrets: list[SecretRef], pvcs: list[str],
+                  output_claims: set[str], image: str | None, settings: Settings,
+                  job_name: str, subdomain: str | None) -> dict[str, Any]:
+    owner = body["metadata"]["name"]
+    gpus = resources.gpus
+    volumes = [
+        {"name": "config", "configMap": {"name": config_map_name(owner)}},
+        {"name": "dshm", "emptyDir": {"medium": "Memory"}},  # NCCL and dataloaders need /dev/shm
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "cache", "emptyDir": {}},
+    ]
+    mounts = [
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "dshm", "mountPath": "/dev/shm"},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "cache", "mountPath": CACHE_DIR},
+    ]
+    env = [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "KUBETUNE_TERMINATION_LOG", "value": TERMINATION_LOG},
+        {"name": "KUBETUNE_PROGRESS_PORT", "value": str(settings.progress_port)},
+        {"name": "KUBETUNE_CACHE_DIR", "value": CACHE_DIR},
+        {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"},
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    for claim in pvcs:
+        volume = _volume_name(claim)
+        volumes.append({"name": volume, "persistentVolumeClaim": {
+            "claimName": claim, "readOnly": claim not in output_claims}})
+        mounts.append({"name": volume, "mountPath": f"{PVC_ROOT}/{claim}",
+                       "readOnly": claim not in output_claims})
+        env.append({"name": pvc_path_env(claim), "value": f"{PVC_ROOT}/{claim}"})
+    env += [{"name": k, "value": v} for k, v in sorted(settings.pod_env.items())]
+    limits: dict[str, str] = {}
+    if gpus:
+        limits[resources.gpu_resource_name] = str(gpus)
+    if resources.cpu:
+        limits["cpu"] = resources.cpu
+    if resources.memory:
+        limits["memory"] = resources.memory
+    container = {
+        "name": CONTAINER,
+        "image": image or settings.trainer_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": command,
+        "env": env,
+        # Secrets reach the trainer only as environment, never in the config or status.
+        "envFrom": [{"secretRef": {"name": name}} for name in _unique(s.name for s in secrets)],
+        "ports": [{"name": "progress", "containerPort": settings.progress_port}],
+        "volumeMounts": mounts,
+        "resources": {"limits": limits, "requests": dict(limits)},
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+        },
+    }
+    if subdomain:
+        container["ports"].append({"name": "rendezvous", "containerPort": RENDEZVOUS_PORT})
+    node_selector = {**(settings.default_node_selector if gpus else {}), **resources.node_selector}
+    tolerations = [*(settings.default_tolerations if gpus else ()),
+                   *(t.to_wire() for t in resources.tolerations)]
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 120,  # time to write a checkpoint on SIGTERM
+        "securityContext": {
+            "runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if subdomain:
+        pod_spec["subdomain"] = subdomain
+    if node_selector:
+        pod_spec["nodeSelector"] = node_selector
+    if tolerations:
+        pod_spec["tolerations"] = list(tolerations)
+    if resources.priority_class_name:
+        pod_spec["priorityClassName"] = resources.priority_class_name
+    return {
+        "metadata": {"labels": {
+            **labels.MANAGED_SELECTOR, labels.COMPONENT: component, labels.OWNER_LABEL[kind]: owner,
+        }},
+        "spec": pod_spec,
+    }
+
+
+def pvc_path_env(claim: str) -> str:
+    """Env var telling the trainer where a claim is mounted (see kubetune_trainer.storage)."""
+    return "KUBETUNE_PVC_PATH_" + re.sub(r"[^A-Za-z0-9]", "_", claim).upper()
+
+
+def _volume_name(claim: str) -> str:
+    return "pvc-" + re.sub(r"[^a-z0-9-]", "-", claim)[:59]
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _secrets_of(spec: FinetuneJobSpec) -> list[SecretRef]:
+    return [s for s in (spec.model.secret_ref, spec.dataset.secret_ref, spec.output.secret_ref)
+            if s is not None]
+
+
+def _uris_of(spec: FinetuneJobSpec) -> list[str]:
+    uris = [spec.model.uri, spec.dataset.uri, spec.output.uri]
+    if spec.dataset.validation and spec.dataset.validation.uri:
+        uris.append(spec.dataset.validation.uri)
+    return uris
+
+
+def _claims(uris: Iterable[str | None]) -> list[str]:
+    return _unique(parse_uri(u).authority for u in uris if u and u.startswith("pvc://"))
+
+
+def _claims_of(spec: FinetuneJobSpec) -> list[str]:
+    return _claims(_uris_of(spec))
+
+
+def _output_claims(uri: str | None) -> set[str]:
+    return set(_claims([uri]))
+
+
+def config_json(config: TrainerConfig | EvalConfig) -> dict[str, Any]:
+    return json.loads(config.model_dump_json(by_alias=True))

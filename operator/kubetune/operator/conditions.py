@@ -1,0 +1,95 @@
+"""Conditions: the source of truth of a job's state (Kubernetes API conventions).
+
+Each condition has type, status, reason (always), message, lastTransitionTime (kept while the
+status stays the same, so repeated reconciles do not rewrite it) and observedGeneration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Condition types
+VALIDATED = "Validated"
+RESOURCES_FIT = "ResourcesFit"
+RUNNING = "Running"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+SUSPENDED = "Suspended"
+PASSED = "Passed"
+
+FINETUNE_TYPES = (VALIDATED, RESOURCES_FIT, RUNNING, SUCCEEDED, FAILED, SUSPENDED)
+EVAL_TYPES = (VALIDATED, RUNNING, SUCCEEDED, FAILED, PASSED)
+
+# Reasons (api.md lists the ones that must exist)
+SPEC_VALID = "SpecValid"
+INVALID_SPEC = "InvalidSpec"
+FITS = "Fits"
+DOES_NOT_FIT = "DoesNotFit"
+UNKNOWN = "Unknown"
+PENDING = "Pending"
+QUEUED = "Queued"
+PODS_RUNNING = "PodsRunning"
+PODS_STARTING = "PodsStarting"
+COMPLETED = "Completed"
+IN_PROGRESS = "InProgress"
+NOT_SUSPENDED = "NotSuspended"
+SUSPENDED_REASON = "Suspended"
+RESUMED = "Resumed"
+WAITING_FOR_MODEL = "WaitingForModel"
+MODEL_JOB_FAILED = "FinetuneJobFailed"
+THRESHOLDS_MET = "ThresholdsMet"
+THRESHOLDS_NOT_MET = "ThresholdsNotMet"
+NO_THRESHOLDS = "NoThresholds"
+# Failure reasons
+OOM_KILLED = "OOMKilled"
+IMAGE_PULL_FAILED = "ImagePullFailed"
+UNSCHEDULABLE = "Unschedulable"
+INVALID_DATASET = "InvalidDataset"
+MODEL_NOT_FOUND = "ModelNotFound"
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
+TRAINER_ERROR = "TrainerError"
+SECRET_NOT_FOUND = "SecretNotFound"
+PVC_NOT_FOUND = "PersistentVolumeClaimNotFound"
+
+
+def condition(type_: str, status: bool | None, reason: str, message: str = "") -> dict[str, Any]:
+    """A condition without its bookkeeping (time, generation); `status` None means Unknown."""
+    text = "Unknown" if status is None else str(bool(status))
+    return {"type": type_, "status": text, "reason": reason, "message": message[:4096]}
+
+
+def merge_conditions(old: list[dict[str, Any]], new: list[dict[str, Any]], *,
+                     now: str, generation: int | None) -> list[dict[str, Any]]:
+    """The new conditions, with lastTransitionTime carried over where status did not change."""
+    previous = {c.get("type"): c for c in old or []}
+    merged = []
+    for cond in new:
+        before = previous.get(cond["type"])
+        changed = before is None or before.get("status") != cond["status"]
+        merged.append({
+            **cond,
+            "lastTransitionTime": now if changed else before.get("lastTransitionTime", now),
+            "observedGeneration": generation,
+        })
+    return merged
+
+
+def find(conditions: list[dict[str, Any]] | None, type_: str) -> dict[str, Any] | None:
+    return next((c for c in conditions or [] if c.get("type") == type_), None)
+
+
+def is_true(conditions: list[dict[str, Any]] | None, type_: str) -> bool:
+    cond = find(conditions, type_)
+    return bool(cond and cond.get("status") == "True")
+
+
+def transitions(old: list[dict[str, Any]] | None,
+                new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Conditions whose status or reason changed: each becomes a Kubernetes Event."""
+    previous = {c.get("type"): c for c in old or []}
+    return [
+        c for c in new
+        if (p := previous.get(c["type"])) is None
+        or (p.get("status"), p.get("reason")) != (c["status"], c["reason"])
+    ]

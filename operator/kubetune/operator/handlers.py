@@ -1,0 +1,167 @@
+"""The kopf handlers: thin. Each watch event updates a cache and reconciles one job.
+
+All handlers are `on.event` handlers, which kopf neither persists nor retries: the
+reconcile is level-based, so it needs no per-handler progress in annotations (that saves
+API writes per job), and a failed reconcile is retried here with a growing delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from ..api.resources import GROUP, VERSION
+from . import labels
+from .fit import make_fit_checker
+from .kube import Kube
+from .metrics import Metrics
+from .progress import poll_forever
+from .reconcile import eval_jobs_waiting_on, sync_eval, sync_finetune
+from .settings import Settings
+from .state import Key, OperatorState
+
+log = logging.getLogger("kubetune.operator")
+registry = kopf.OperatorRegistry()
+MAX_RETRY_DELAY = 60.0
+
+
+@kopf.on.login(registry=registry)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod: the service account; elsewhere: KUBECONFIG (as the `kubernetes` client)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.startup(registry=registry)
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config: Settings = memo.get("settings") or Settings.from_env()
+    settings.posting.level = logging.INFO
+    settings.persistence.finalizer = "kubetune.io/finalizer"  # unused: no on.delete handlers
+    settings.peering.standalone = not config.peering_name
+    if config.peering_name:
+        settings.peering.name = config.peering_name
+        settings.peering.mandatory = True
+    kube = memo.get("kube") or Kube.connect()
+    metrics = memo.get("metrics") or Metrics()
+    state = OperatorState(settings=config, kube=kube, metrics=metrics,
+                          check_fit=memo.get("fit_checker") or make_fit_checker(config))
+    # Fill the caches of children before the first reconcile, so that a restarted operator
+    # sees the Jobs it created before and never creates one twice.
+    for namespace in config.watch_namespaces or (None,):
+        for job in await kube.list_managed("Job", namespace):
+            state.jobs[_key(job)] = job
+        for pod in await kube.list_managed("Pod", namespace):
+            _cache_pod(state, pod)
+    memo.state = state
+    memo.poller = asyncio.create_task(poll_forever(state))
+    log.info("kubetune operator started (namespaces: %s)",
+             ", ".join(config.watch_namespaces) or "all")
+
+
+@kopf.on.cleanup(registry=registry)
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    poller = memo.get("poller")
+    if poller:
+        poller.cancel()
+    state: OperatorState | None = memo.get("state")
+    if state and not memo.get("kube"):  # close only what we opened
+        state.kube.close()
+
+
+@kopf.on.event(GROUP, VERSION, "finetunejobs", registry=registry)
+async def finetunejob_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
+    await _on_job_event(memo.state, "FinetuneJob", event)
+
+
+@kopf.on.event(GROUP, VERSION, "evaljobs", registry=registry)
+async def evaljob_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
+    await _on_job_event(memo.state, "EvalJob", event)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=labels.MANAGED_SELECTOR, registry=registry)
+async def child_job_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
+    state: OperatorState = memo.state
+    job = event["object"]
+    if event["type"] == "DELETED":
+        state.jobs.pop(_key(job), None)
+    else:
+        state.jobs[_key(job)] = job
+    await _sync_owner(state, job)
+
+
+@kopf.on.event("", "v1", "pods", labels=labels.MANAGED_SELECTOR, registry=registry)
+async def pod_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
+    state: OperatorState = memo.state
+    pod = event["object"]
+    if event["type"] == "DELETED":
+        job_name = (pod["metadata"].get("labels") or {}).get(labels.JOB_NAME, "")
+        state.pods.get((pod["metadata"]["namespace"], job_name), {}).pop(
+            pod["metadata"]["name"], None)
+    else:
+        _cache_pod(state, pod)
+    await _sync_owner(state, pod)
+
+
+async def _on_job_event(state: OperatorState, kind: str, event: dict) -> None:
+    body = event["object"]
+    key = _key(body)
+    if event["type"] == "DELETED":
+        state.forget(kind, key)
+        state.metrics.forget_job(kind, *key)
+        return
+    state.bodies(kind)[key] = body
+    await reconcile(state, kind, key)
+
+
+async def _sync_owner(state: OperatorState, child: dict[str, Any]) -> None:
+    child_labels = child["metadata"].get("labels") or {}
+    namespace = child["metadata"]["namespace"]
+    for kind, label in labels.OWNER_LABEL.items():
+        if owner := child_labels.get(label):
+            await reconcile(state, kind, (namespace, owner))
+
+
+async def reconcile(state: OperatorState, kind: str, key: Key) -> None:
+    """Reconcile one job under its lock; on error, retry later with a growing delay."""
+    lock_key = (kind, *key)
+    async with state.locks[lock_key]:
+        try:
+            before = state.current_status(kind, key).get("phase")
+            await (sync_finetune if kind == "FinetuneJob" else sync_eval)(state, key)
+            state.retries.pop(lock_key, None)
+        except Exception:
+            state.metrics.reconcile_errors.labels(kind).inc()
+            attempt = state.retries.get(lock_key, 0) + 1
+            state.retries[lock_key] = attempt
+            delay = min(MAX_RETRY_DELAY, 0.5 * 2**attempt)
+            log.exception("reconcile of %s %s/%s failed; retrying in %.1fs", kind, *key, delay)
+            _later(state, delay, kind, key)
+            return
+    if kind == "FinetuneJob" and state.current_status(kind, key).get("phase") != before:
+        # EvalJobs waiting on this FinetuneJob see its new phase.
+        for eval_key in eval_jobs_waiting_on(state, *key):
+            _later(state, 0, "EvalJob", eval_key)
+
+
+def _later(state: OperatorState, delay: float, kind: str, key: Key) -> None:
+    async def run() -> None:
+        await asyncio.sleep(delay)
+        if state.bodies(kind).get(key) is not None:
+            await reconcile(state, kind, key)
+
+    task = asyncio.create_task(run())
+    state.background.add(task)
+    task.add_done_callback(state.background.discard)
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    return obj["metadata"]["namespace"], obj["metadata"]["name"]
+
+
+def _cache_pod(state: OperatorState, pod: dict[str, Any]) -> None:
+    meta = pod["metadata"]
+    job_name = (meta.get("labels") or {}).get(labels.JOB_NAME) or (
+        meta.get("labels") or {}).get("job-name", "")
+    state.pods[(meta["namespace"], job_name)][meta["name"]] = pod

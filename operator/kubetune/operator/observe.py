@@ -1,0 +1,195 @@
+"""What the operator sees of a Job and its Pods, reduced to one pure summary.
+
+`observe_run(job, pods)` says whether the run is absent, queued, suspended, starting,
+running, succeeded or failed, and why, classifying failures into the reasons users act on
+(OOMKilled, ImagePullFailed, Unschedulable, InvalidDataset, ...) with a hint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import conditions as c
+from .labels import COMPLETION_INDEX
+
+ABSENT, QUEUED, SUSPENDED, STARTING, RUNNING, SUCCEEDED, FAILED = (
+    "Absent", "Queued", "Suspended", "Starting", "Running", "Succeeded", "Failed")
+
+HINTS = {
+    c.OOM_KILLED: "lower batchSize or maxSeqLength, enable gradientCheckpointing, or use "
+                  "method lora/qlora; raise resources.memory if the host ran out",
+    c.IMAGE_PULL_FAILED: "check spec.image (or the operator's trainer image) and the "
+                         "namespace's image pull secrets",
+    c.UNSCHEDULABLE: "no node can take the pods now: lower resources.gpus, check nodeSelector "
+                     "and tolerations, or wait for capacity",
+    c.INVALID_DATASET: "fix the dataset (see the message for the rows and reasons) and "
+                       "create the job again",
+    c.MODEL_NOT_FOUND: "check spec.model.uri and, for private models, model.secretRef",
+    c.DEADLINE_EXCEEDED: "raise activeDeadlineSeconds or train fewer steps",
+    c.BACKOFF_LIMIT_EXCEEDED: "every retry failed; see the message and the pod logs",
+    c.TRAINER_ERROR: "see the message and the trainer's logs (kubectl logs job/<name>-train)",
+    c.SECRET_NOT_FOUND: "create the Secret named in secretRef in the job's namespace",
+    c.PVC_NOT_FOUND: "create the PersistentVolumeClaim named in the pvc:// URI in the job's "
+                     "namespace",
+}
+
+
+@dataclass(frozen=True)
+class RunObservation:
+    """The state of one Job and its Pods."""
+
+    state: str
+    reason: str
+    message: str = ""
+    start_time: str | None = None
+    completion_time: str | None = None
+    attempts: int = 0
+    pod_seconds: float = 0.0
+    """Seconds pods have been running, summed over pods (times GPUs gives GPU-seconds)."""
+    summary: dict[str, Any] = field(default_factory=dict)
+    """The rank-0 trainer's termination message (JSON), when it wrote one."""
+    progress_ip: str | None = None
+    """Pod IP of the rank-0 pod while it runs: where /progress is served."""
+
+    @property
+    def hint(self) -> str:
+        return HINTS.get(self.reason, "")
+
+
+def observe_run(job: dict[str, Any] | None, pods: list[dict[str, Any]],
+                now: datetime | None = None) -> RunObservation:
+    """Summarise a Job and its Pods (pure; `now` only for the running pods' seconds)."""
+    now = now or datetime.now(UTC)
+    if job is None:
+        return RunObservation(ABSENT, c.PENDING, "the training Job has not been created yet")
+    status = job.get("status") or {}
+    spec = job.get("spec") or {}
+    rank0 = _rank0_pods(pods)
+    attempts = len(rank0)
+    seconds = sum(_pod_seconds(p, now) for p in pods)
+    newest = _newest(rank0)
+    summary = _termination_summary(newest)
+    common = {
+        "start_time": status.get("startTime"), "attempts": attempts, "pod_seconds": seconds,
+        "summary": summary,
+    }
+    job_conditions = status.get("conditions") or []
+    if c.is_true(job_conditions, "Complete"):
+        return RunObservation(SUCCEEDED, c.COMPLETED, summary.get("message", ""),
+                              completion_time=status.get("completionTime"), **common)
+    failed = c.find(job_conditions, "Failed")
+    if failed and failed.get("status") == "True":
+        reason, message = _failure(failed, pods, summary)
+        return RunObservation(FAILED, reason, message,
+                              completion_time=failed.get("lastTransitionTime"), **common)
+    if spec.get("suspend"):
+        return RunObservation(SUSPENDED, c.SUSPENDED_REASON, "the Job is suspended", **common)
+    problem = next((p for p in map(_pod_problem, pods) if p), None)
+    if problem:
+        return RunObservation(STARTING, problem[0], problem[1], **common)
+    running = [p for p in rank0 if (p.get("status") or {}).get("phase") == "Running"]
+    if running and status.get("active"):
+        ip = (running[-1].get("status") or {}).get("podIP")
+        return RunObservation(RUNNING, c.PODS_RUNNING, "", progress_ip=ip, **common)
+    return RunObservation(STARTING, c.PODS_STARTING, "waiting for the pods to start", **common)
+
+
+def _rank0_pods(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods of completion index 0 (all pods of a non-indexed Job), oldest first."""
+    def index(pod: dict[str, Any]) -> str:
+        meta = pod.get("metadata") or {}
+        return (meta.get("labels") or {}).get(COMPLETION_INDEX) or (
+            meta.get("annotations") or {}).get("batch.kubernetes.io/job-completion-index", "0")
+
+    chosen = [p for p in pods if index(p) == "0"]
+    return sorted(chosen, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def _newest(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return pods[-1] if pods else None
+
+
+def _containers(pod: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return ((pod or {}).get("status") or {}).get("containerStatuses") or []
+
+
+def _terminated(pod: dict[str, Any] | None) -> dict[str, Any] | None:
+    for status in _containers(pod):
+        state = status.get("state") or {}
+        last = status.get("lastState") or {}
+        if state.get("terminated") or last.get("terminated"):
+            return state.get("terminated") or last.get("terminated")
+    return None
+
+
+def _termination_summary(pod: dict[str, Any] | None) -> dict[str, Any]:
+    """The JSON the trainer wrote to its termination-message path, or {}."""
+    terminated = _terminated(pod)
+    text = (terminated or {}).get("message") or ""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"message": text[-1000:]} if text else {}
+    return value if isinstance(value, dict) else {}
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _pod_seconds(pod: dict[str, Any], now: datetime) -> float:
+    for status in _containers(pod):
+        state = status.get("state") or {}
+        span = state.get("running") or state.get("terminated")
+        start = _parse_time((span or {}).get("startedAt"))
+        if start is None:
+            continue
+        end = _parse_time((state.get("terminated") or {}).get("finishedAt")) or now
+        return max(0.0, (end - start).total_seconds())
+    return 0.0
+
+
+def _pod_problem(pod: dict[str, Any]) -> tuple[str, str] | None:
+    """Why a pod cannot start, when it is something the user must fix."""
+    status = pod.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            message = cond.get("message", "")
+            if "persistentvolumeclaim" in message.lower() and "not found" in message.lower():
+                return c.PVC_NOT_FOUND, message
+            if cond.get("reason") == "Unschedulable":
+                return c.UNSCHEDULABLE, message
+    for container in _containers(pod):
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        reason, message = waiting.get("reason", ""), waiting.get("message", "")
+        if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
+            return c.IMAGE_PULL_FAILED, message or reason
+        if reason == "CreateContainerConfigError" and "secret" in message.lower():
+            return c.SECRET_NOT_FOUND, message
+    return None
+
+
+def _failure(failed: dict[str, Any], pods: list[dict[str, Any]],
+             summary: dict[str, Any]) -> tuple[str, str]:
+    """The reason a failed Job failed, most specific first."""
+    job_reason = failed.get("reason", "")
+    if job_reason == "DeadlineExceeded":
+        return c.DEADLINE_EXCEEDED, failed.get("message", "")
+    terminated = [t for t in map(_terminated, pods) if t]
+    if any(t.get("reason") == "OOMKilled" for t in terminated):
+        return c.OOM_KILLED, "a trainer container ran out of memory (OOMKilled)"
+    trainer_reason = summary.get("reason")
+    if trainer_reason in (c.INVALID_DATASET, c.MODEL_NOT_FOUND):
+        return trainer_reason, summary.get("message", "")
+    if job_reason == "BackoffLimitExceeded":
+        detail = summary.get("message") or failed.get("message", "")
+        return c.BACKOFF_LIMIT_EXCEEDED, detail
+    return c.TRAINER_ERROR, summary.get("message") or failed.get("message", "")

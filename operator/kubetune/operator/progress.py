@@ -1,0 +1,86 @@
+"""Poll running trainers' GET /progress and write status.progress when it changed.
+
+One loop for all jobs (not a task per job): every interval it asks each running
+FinetuneJob's rank-0 pod, a few at a time. An unreachable pod is skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+from ..api.names import train_job_name
+from . import observe as o
+from .reconcile import now_text
+from .state import Key, OperatorState
+from .status import progress_changed, progress_from_report
+
+log = logging.getLogger("kubetune.progress")
+CONCURRENCY = 16
+
+
+async def poll_forever(state: OperatorState) -> None:
+    timeout = aiohttp.ClientTimeout(total=min(5.0, state.settings.progress_interval_seconds))
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while True:
+            await poll_once(state, session)
+            update_phase_counts(state)
+            await asyncio.sleep(state.settings.progress_interval_seconds)
+
+
+async def poll_once(state: OperatorState, session: aiohttp.ClientSession) -> int:
+    """Poll every running job once; returns how many answered."""
+    limit = asyncio.Semaphore(CONCURRENCY)
+    targets = list(_running_targets(state))
+
+    async def poll(key: Key, ip: str) -> bool:
+        async with limit:
+            return await _poll_job(state, session, key, ip)
+
+    answers = await asyncio.gather(*(poll(k, ip) for k, ip in targets), return_exceptions=True)
+    return sum(a is True for a in answers)
+
+
+def _running_targets(state: OperatorState):
+    for key, _body in list(state.finetunejobs.items()):
+        if state.current_status("FinetuneJob", key).get("phase") != "Running":
+            continue
+        namespace, name = key
+        job_name = train_job_name(name)
+        run = o.observe_run(state.jobs.get((namespace, job_name)),
+                            state.pods_of(namespace, job_name))
+        if run.progress_ip:
+            yield key, run.progress_ip
+
+
+async def _poll_job(state: OperatorState, session: aiohttp.ClientSession, key: Key,
+                    ip: str) -> bool:
+    url = f"http://{ip}:{state.settings.progress_port}/progress"
+    try:
+        async with session.get(url) as response:
+            if response.status != 200:
+                return False
+            report: dict[str, Any] = await response.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+        log.debug("progress of %s/%s unavailable: %s", *key, error)
+        return False
+    namespace, name = key
+    old = state.current_status("FinetuneJob", key)
+    progress = progress_from_report(report, now_text())
+    state.metrics.record_progress(namespace, name, progress)
+    if progress_changed(old.get("progress"), progress):
+        await state.kube.patch_status("FinetuneJob", namespace, name, {"progress": progress})
+        state.written[("FinetuneJob", *key)] = {**old, "progress": progress}
+    return True
+
+
+def update_phase_counts(state: OperatorState) -> None:
+    counts: dict[tuple[str, str, str], int] = {}
+    for kind in ("FinetuneJob", "EvalJob"):
+        for key in state.bodies(kind):
+            phase = state.current_status(kind, key).get("phase") or "Pending"
+            counts[(kind, key[0], phase)] = counts.get((kind, key[0], phase), 0) + 1
+    state.metrics.set_phase_counts(counts)

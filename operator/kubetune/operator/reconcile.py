@@ -1,0 +1,294 @@
+"""Reconcile FinetuneJobs and EvalJobs: from the cached objects to children and status.
+
+Level-based and idempotent: `sync_finetune` and `sync_eval` compute what should exist and
+what the status should say from the spec and the observed Job and Pods, every time, and
+write only what differs. Watch events of the job itself and of its children call them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..api import EvalJobSpec, FinetuneJobSpec, eval_config_for, trainer_config_for
+from ..api.names import eval_run_job_name, train_job_name
+from ..api.trainer_config import EvalModelConfig
+from ..validation import validate_document
+from . import builders
+from . import conditions as c
+from . import observe as o
+from .events import post_condition_events
+from .labels import SKIP_FIT_CHECK
+from .state import Key, OperatorState
+from .status import eval_status, finetune_status, invalid_status
+
+log = logging.getLogger("kubetune.reconcile")
+TERMINAL = ("Succeeded", "Failed")
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def spec_problems(body: dict[str, Any], allowed_schemes: tuple[str, ...]) -> list[str]:
+    """Everything wrong with the object, as `FIELD_PATH: what must hold` lines."""
+    problems = [f"{p.path}: {p.message}" for p in validate_document(body)]
+    if problems:
+        return problems
+    for path, uri in _uris(body.get("spec") or {}):
+        scheme = uri.split("://", 1)[0]
+        if scheme not in allowed_schemes:
+            problems.append(f"{path}: scheme {scheme}:// is not allowed on this cluster; "
+                            f"allowed: {', '.join(s + '://' for s in allowed_schemes)}")
+    return problems
+
+
+def _uris(node: Any, path: str = "spec"):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "uri" and isinstance(value, str):
+                yield f"{path}.uri", value
+            else:
+                yield from _uris(value, f"{path}.{key}")
+
+
+# --- FinetuneJob ----------------------------------------------------------------------------
+
+async def sync_finetune(state: OperatorState, key: Key) -> None:
+    body = state.finetunejobs.get(key)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return
+    namespace, name = key
+    old = state.current_status("FinetuneJob", key)
+    generation = body["metadata"].get("generation")
+    now = now_text()
+    problems = spec_problems(body, state.settings.allowed_uri_schemes)
+    if problems:
+        await write_status(state, "FinetuneJob", body, old,
+                           invalid_status(problems, generation, old, now))
+        return
+    spec = FinetuneJobSpec.model_validate(body["spec"])
+    job_name = train_job_name(name)
+    job = state.jobs.get((namespace, job_name))
+    if job is None and old.get("phase") in TERMINAL and old.get("observedGeneration") == generation:
+        return  # finished, and its children were removed by ttlSecondsAfterFinished
+
+    fit = await state.check_fit(body, spec)
+    blocked = fit.fits is False
+    if blocked and (body["metadata"].get("annotations") or {}).get(SKIP_FIT_CHECK) == "true":
+        blocked = False
+        fit = replace(fit, message=f"{fit.message} (running anyway: {SKIP_FIT_CHECK})")
+    if job is None and not blocked:
+        job = await _create_training(state, body, spec, job_name)
+    if job is not None:
+        job = await _sync_suspend(state, spec, job)
+    run = o.observe_run(job, state.pods_of(namespace, job_name))
+    eval_name = None
+    if run.state == o.SUCCEEDED and spec.evaluation:
+        eval_name = await _create_evaluation(state, body, spec)
+    status = finetune_status(
+        generation=generation, old=old, fit=fit, blocked=blocked, run=run,
+        suspend_requested=spec.suspend, eval_job_name=eval_name,
+        gpus_per_pod=spec.resources.gpus, now=now, job_name=job_name)
+    _record_outcome(state, "FinetuneJob", namespace, old, status)
+    await write_status(state, "FinetuneJob", body, old, status)
+
+
+async def _create_training(state: OperatorState, body: dict[str, Any], spec: FinetuneJobSpec,
+                           job_name: str) -> dict[str, Any] | None:
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    config = trainer_config_for(name, namespace, spec)
+    await state.kube.create(builders.config_map("FinetuneJob", body, config))
+    if spec.resources.nodes > 1:
+        await state.kube.create(builders.headless_service(body))
+    created = await state.kube.create(builders.training_job(body, spec, state.settings))
+    if created is None:  # it existed already (operator restart): read it instead
+        created = await state.kube.get_job(namespace, job_name)
+    else:
+        state.metrics.created.labels("FinetuneJob", namespace).inc()
+        _observe_start_latency(state, "FinetuneJob", body)
+    if created is not None:
+        state.jobs.setdefault((namespace, job_name), created)
+    return state.jobs.get((namespace, job_name))
+
+
+async def _sync_suspend(state: OperatorState, spec: FinetuneJobSpec,
+                        job: dict[str, Any]) -> dict[str, Any]:
+    """Carry spec.suspend to the Job. With a queue, Kueue alone unsuspends."""
+    suspended = bool((job.get("spec") or {}).get("suspend"))
+    queued = bool(spec.queue_name or state.settings.default_queue_name)
+    if (spec.suspend and not suspended) or (not spec.suspend and suspended and not queued):
+        meta = job["metadata"]
+        await state.kube.set_job_suspended(meta["namespace"], meta["name"], spec.suspend)
+        job = {**job, "spec": {**(job.get("spec") or {}), "suspend": spec.suspend}}
+        state.jobs[(meta["namespace"], meta["name"])] = job
+    return job
+
+
+async def _create_evaluation(state: OperatorState, body: dict[str, Any],
+                             spec: FinetuneJobSpec) -> str:
+    eval_job = builders.eval_job_from_finetune(body, spec, spec.evaluation)
+    await state.kube.create(eval_job)
+    return eval_job["metadata"]["name"]
+
+
+def _observe_start_latency(state: OperatorState, kind: str, body: dict[str, Any]) -> None:
+    created = body["metadata"].get("creationTimestamp")
+    if created:
+        start = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        state.metrics.creation_to_start.labels(kind).observe(
+            max(0.0, (datetime.now(UTC) - start).total_seconds()))
+
+
+def _record_outcome(state: OperatorState, kind: str, namespace: str, old: dict[str, Any],
+                    new: dict[str, Any]) -> None:
+    """Counters and histograms move once per transition, not once per reconcile."""
+    phase = new.get("phase")
+    delta = (new.get("gpuSeconds") or 0) - (old.get("gpuSeconds") or 0)
+    if delta > 0:
+        state.metrics.gpu_seconds.labels(namespace).inc(delta)
+    if phase == old.get("phase") or phase not in TERMINAL:
+        return
+    if phase == "Succeeded":
+        state.metrics.succeeded.labels(kind, namespace).inc()
+    else:
+        reason = (new.get("failure") or {}).get("reason", "Unknown")
+        state.metrics.failed.labels(kind, namespace, reason).inc()
+    start, end = new.get("startTime"), new.get("completionTime")
+    if start and end:
+        seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                   - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+        state.metrics.duration.labels(kind, namespace, phase).observe(max(0.0, seconds))
+
+
+# --- EvalJob --------------------------------------------------------------------------------
+
+async def sync_eval(state: OperatorState, key: Key) -> None:
+    body = state.evaljobs.get(key)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return
+    namespace, name = key
+    old = state.current_status("EvalJob", key)
+    generation = body["metadata"].get("generation")
+    now = now_text()
+    problems = spec_problems(body, state.settings.allowed_uri_schemes)
+    if problems:
+        await write_status(state, "EvalJob", body, old,
+                           invalid_status(problems, generation, old, now, c.EVAL_TYPES))
+        return
+    spec = EvalJobSpec.model_validate(body["spec"])
+    job_name = eval_run_job_name(name)
+    job = state.jobs.get((namespace, job_name))
+    if job is None and old.get("phase") in TERMINAL and old.get("observedGeneration") == generation:
+        return
+    source = resolve_eval_model(state, namespace, spec)
+    if source.ready and job is None:
+        job = await _create_evaluation_run(state, body, spec, source, job_name)
+    run = o.observe_run(job, state.pods_of(namespace, job_name))
+    status = eval_status(generation=generation, old=old, waiting=source.waiting,
+                         model_failed=source.failed, run=run, thresholds=spec.thresholds,
+                         now=now, job_name=job_name, task=source.task)
+    if status.get("results"):
+        state.metrics.record_eval_results(namespace, name, status["results"])
+    _record_outcome(state, "EvalJob", namespace, old, status)
+    await write_status(state, "EvalJob", body, old, status)
+
+
+class EvalSource:
+    """The model an EvalJob scores, once known: directly by URI or from a FinetuneJob."""
+
+    def __init__(self, *, task: str | None = None, model: EvalModelConfig | None = None,
+                 baseline: EvalModelConfig | None = None, secrets: list | None = None,
+                 waiting: str | None = None, failed: str | None = None) -> None:
+        self.task, self.model, self.baseline = task, model, baseline
+        self.secrets = secrets or []
+        self.waiting, self.failed = waiting, failed
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None
+
+
+def resolve_eval_model(state: OperatorState, namespace: str, spec: EvalJobSpec) -> EvalSource:
+    secrets = [s for s in (spec.dataset.secret_ref, spec.model.secret_ref,
+                           spec.baseline.secret_ref if spec.baseline else None,
+                           spec.output.secret_ref if spec.output else None) if s]
+    if spec.model.uri:
+        baseline = EvalModelConfig(uri=spec.baseline.uri) if spec.baseline else None
+        return EvalSource(task=spec.model.task or "causal-lm",
+                          model=EvalModelConfig(uri=spec.model.uri), baseline=baseline,
+                          secrets=secrets)
+    ref = spec.model.finetune_job_ref.name
+    finetune = state.finetunejobs.get((namespace, ref))
+    if finetune is None:
+        return EvalSource(waiting=f"waiting for FinetuneJob {ref}, which does not exist yet")
+    status = state.current_status("FinetuneJob", (namespace, ref))
+    if status.get("phase") == "Failed":
+        reason = (status.get("failure") or {}).get("reason", "Failed")
+        return EvalSource(failed=f"FinetuneJob {ref} failed ({reason}); there is no model to score")
+    result = status.get("result") or {}
+    if status.get("phase") != "Succeeded" or not (result.get("modelUri") or result.get("adapterUri")):
+        return EvalSource(waiting=f"waiting for FinetuneJob {ref} to succeed")
+    try:
+        finetune_spec = FinetuneJobSpec.model_validate(finetune["spec"])
+    except ValidationError:
+        return EvalSource(failed=f"FinetuneJob {ref} has an invalid spec")
+    base = finetune_spec.model.uri
+    model = (EvalModelConfig(uri=result["modelUri"]) if result.get("modelUri")
+             else EvalModelConfig(uri=result["adapterUri"], base_uri=base))
+    baseline = (EvalModelConfig(uri=base) if spec.compare_baseline
+                else EvalModelConfig(uri=spec.baseline.uri) if spec.baseline else None)
+    secrets += [s for s in (finetune_spec.model.secret_ref, finetune_spec.output.secret_ref) if s]
+    return EvalSource(task=finetune_spec.model.task, model=model, baseline=baseline,
+                      secrets=secrets)
+
+
+async def _create_evaluation_run(state: OperatorState, body: dict[str, Any], spec: EvalJobSpec,
+                                 source: EvalSource, job_name: str) -> dict[str, Any] | None:
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    config = eval_config_for(name, namespace, spec, model=source.model, task=source.task,
+                             baseline=source.baseline)
+    uris = [source.model.uri, source.model.base_uri, spec.dataset.uri, config.output_uri,
+            source.baseline.uri if source.baseline else None]
+    await state.kube.create(builders.config_map("EvalJob", body, config))
+    created = await state.kube.create(builders.evaluation_job(
+        body, config, spec, state.settings, source.secrets, [u for u in uris if u]))
+    if created is None:
+        created = await state.kube.get_job(namespace, job_name)
+    else:
+        state.metrics.created.labels("EvalJob", namespace).inc()
+        _observe_start_latency(state, "EvalJob", body)
+    if created is not None:
+        state.jobs.setdefault((namespace, job_name), created)
+    return state.jobs.get((namespace, job_name))
+
+
+def eval_jobs_waiting_on(state: OperatorState, namespace: str, finetune_name: str) -> list[Key]:
+    """EvalJobs whose spec.model.finetuneJobRef names this FinetuneJob."""
+    return [
+        key for key, body in state.evaljobs.items()
+        if key[0] == namespace
+        and ((body.get("spec") or {}).get("model") or {}).get("finetuneJobRef", {}).get("name")
+        == finetune_name
+    ]
+
+
+# --- writing --------------------------------------------------------------------------------
+
+async def write_status(state: OperatorState, kind: str, body: dict[str, Any],
+                       old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Patch the status when something in it changed; post an Event per transition."""
+    meta = body["metadata"]
+    changed = {k: v for k, v in new.items() if old.get(k) != v}
+    if not changed:
+        return False
+    await state.kube.patch_status(kind, meta["namespace"], meta["name"], changed)
+    merged = {**old, **changed}
+    state.written[(kind, meta["namespace"], meta["name"])] = {
+        k: v for k, v in merged.items() if v is not None}
+    post_condition_events(body, old.get("conditions"), new.get("conditions") or [])
+    return True

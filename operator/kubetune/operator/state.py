@@ -1,0 +1,60 @@
+"""What the operator knows: its settings, clients, and caches of the objects it watches.
+
+The caches are filled by watch events (kopf on.event handlers) and by one listing at
+start-up, so a reconcile reads memory, not the API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .kube import Kube
+from .metrics import Metrics
+from .settings import Settings
+from .status import Fit
+
+Key = tuple[str, str]  # (namespace, name)
+FitChecker = Callable[[dict[str, Any], Any], Awaitable[Fit]]
+
+
+@dataclass
+class OperatorState:
+    settings: Settings
+    kube: Kube
+    metrics: Metrics
+    check_fit: FitChecker
+    finetunejobs: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    evaljobs: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    pods: dict[Key, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
+    """Pods by (namespace, Job name), then by pod name."""
+    written: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    """The status last written per (kind, namespace, name): newer than the watch cache until
+    the watch event of our own write arrives."""
+    locks: dict[tuple[str, str, str], asyncio.Lock] = field(
+        default_factory=lambda: defaultdict(asyncio.Lock))
+    retries: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    background: set[asyncio.Task] = field(default_factory=set)
+    """Scheduled retries and follow-up reconciles (kept so they are not garbage-collected)."""
+
+    def bodies(self, kind: str) -> dict[Key, dict[str, Any]]:
+        return self.finetunejobs if kind == "FinetuneJob" else self.evaljobs
+
+    def current_status(self, kind: str, key: Key) -> dict[str, Any]:
+        """The freshest status we know: our own last write, else the watched object's."""
+        written = self.written.get((kind, *key))
+        if written is not None:
+            return written
+        return dict((self.bodies(kind).get(key) or {}).get("status") or {})
+
+    def pods_of(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        return list(self.pods.get((namespace, job_name), {}).values())
+
+    def forget(self, kind: str, key: Key) -> None:
+        self.bodies(kind).pop(key, None)
+        self.written.pop((kind, *key), None)
+        self.retries.pop((kind, *key), None)

@@ -1,0 +1,286 @@
+"""Pure functions from (spec, what was observed, previous status) to the new status.
+
+Level-based: the whole status is recomputed from the spec and the observed children every
+time, so a restarted operator (or a missed event) ends at the same status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..api.metrics import threshold_holds
+from . import conditions as c
+from . import observe as o
+
+PHASE_OF_STATE = {
+    o.ABSENT: "Pending", o.QUEUED: "Pending", o.STARTING: "Pending", o.RUNNING: "Running",
+    o.SUSPENDED: "Suspended", o.SUCCEEDED: "Succeeded", o.FAILED: "Failed",
+}
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The fit check's verdict: fits True/False, or None when it could not be computed."""
+
+    fits: bool | None
+    reason: str
+    message: str
+    plan: dict[str, Any] | None = None
+
+
+def invalid_status(problems: list[str], generation: int | None, old: dict[str, Any],
+                   now: str, types: tuple[str, ...] = c.FINETUNE_TYPES) -> dict[str, Any]:
+    """A spec that fails validation: never retried, the message says what must hold."""
+    message = "; ".join(problems)
+    wanted = {
+        c.VALIDATED: c.condition(c.VALIDATED, False, c.INVALID_SPEC, message),
+        c.RESOURCES_FIT: c.condition(c.RESOURCES_FIT, None, c.UNKNOWN, "spec is invalid"),
+        c.RUNNING: c.condition(c.RUNNING, False, c.INVALID_SPEC),
+        c.SUCCEEDED: c.condition(c.SUCCEEDED, False, c.INVALID_SPEC),
+        c.FAILED: c.condition(c.FAILED, True, c.INVALID_SPEC, message),
+        c.SUSPENDED: c.condition(c.SUSPENDED, False, c.NOT_SUSPENDED),
+        c.PASSED: c.condition(c.PASSED, None, c.INVALID_SPEC),
+    }
+    return {
+        "observedGeneration": generation,
+        "phase": "Failed",
+        "conditions": c.merge_conditions(old.get("conditions"), [wanted[t] for t in types],
+                                         now=now, generation=generation),
+        "failure": {"reason": c.INVALID_SPEC, "message": message[:4096],
+                    "hint": "fix the spec and apply it again"},
+    }
+
+
+def finetune_status(*, generation: int | None, old: dict[str, Any], fit: Fit,
+                    blocked: bool, run: o.RunObservation, suspend_requested: bool, eval_job_name: str | None,
+                    gpus_per_pod: int, now: str, job_name: str) -> dict[str, Any]:
+    """The FinetuneJob status for a valid spec; `blocked`: the fit check stops it."""
+    state = run.state
+    if blocked:
+        state = o.FAILED
+    elif suspend_requested and state not in (o.SUCCEEDED, o.FAILED):
+        state = o.SUSPENDED
+    was_suspended = c.is_true(old.get("conditions"), c.SUSPENDED)
+
+    if blocked:
+        running = c.condition(c.RUNNING, False, c.DOES_NOT_FIT)
+    elif state == o.RUNNING:
+        running = c.condition(c.RUNNING, True, c.PODS_RUNNING)
+    else:
+        running = c.condition(c.RUNNING, False, _waiting_reason(run, state), run.message)
+
+    if state == o.SUCCEEDED:
+        succeeded = c.condition(c.SUCCEEDED, True, c.COMPLETED, run.message)
+    else:
+        succeeded = c.condition(c.SUCCEEDED, False, _closing_reason(state, run, blocked))
+    if blocked:
+        failed = c.condition(c.FAILED, True, c.DOES_NOT_FIT, fit.message)
+    elif state == o.FAILED:
+        failed = c.condition(c.FAILED, True, run.reason, run.message)
+    else:
+        failed = c.condition(c.FAILED, False, _closing_reason(state, run, blocked))
+    if state == o.SUSPENDED:
+        suspended = c.condition(c.SUSPENDED, True, c.SUSPENDED_REASON,
+                                "pods stopped; the trainer saved a checkpoint")
+    elif was_suspended:
+        suspended = c.condition(c.SUSPENDED, False, c.RESUMED, "resuming from the last checkpoint")
+    else:
+        suspended = c.condition(c.SUSPENDED, False,
+                                (c.find(old.get("conditions"), c.SUSPENDED) or {}).get(
+                                    "reason", c.NOT_SUSPENDED))
+    fit_condition = c.condition(c.RESOURCES_FIT, fit.fits, fit.reason, fit.message)
+    new_conditions = [c.condition(c.VALIDATED, True, c.SPEC_VALID), fit_condition,
+                      running, succeeded, failed, suspended]
+
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "phase": PHASE_OF_STATE[state],
+        "conditions": c.merge_conditions(old.get("conditions"), new_conditions, now=now,
+                                         generation=generation),
+        "jobName": None if blocked else job_name,
+        "attempts": max(run.attempts, old.get("attempts") or 0),
+        # Pods of earlier attempts may be gone; never let the total go down.
+        "gpuSeconds": round(max(run.pod_seconds * gpus_per_pod, old.get("gpuSeconds") or 0), 1),
+    }
+    if fit.plan:
+        status["plan"] = fit.plan
+    if run.start_time:
+        status["startTime"] = run.start_time
+    if run.completion_time:
+        status["completionTime"] = run.completion_time
+    if state == o.SUCCEEDED:
+        status["result"] = _result(run.summary)
+        status["progress"] = _final_progress(old.get("progress"), run.summary, now)
+    if state == o.FAILED or (run.hint and state == o.STARTING):
+        reason = c.DOES_NOT_FIT if blocked else run.reason
+        hint = _fit_hint(fit) if blocked else run.hint
+        status["failure"] = {"reason": reason, "message": (fit.message if blocked else run.message)[:4096],
+                             "hint": hint}
+    else:
+        status["failure"] = None
+    if eval_job_name:
+        status["evalJobName"] = eval_job_name
+    return status
+
+
+def _waiting_reason(run: o.RunObservation, state: str) -> str:
+    if state == o.SUSPENDED:
+        return c.SUSPENDED_REASON
+    if state in (o.SUCCEEDED, o.FAILED):
+        return run.reason
+    return run.reason or c.PENDING
+
+
+def _closing_reason(state: str, run: o.RunObservation, blocked: bool) -> str:
+    if blocked:
+        return c.DOES_NOT_FIT
+    if state == o.FAILED:
+        return run.reason
+    if state == o.SUCCEEDED:
+        return c.COMPLETED
+    return c.IN_PROGRESS
+
+
+def _fit_hint(fit: Fit) -> str:
+    return ("see the ResourcesFit message for what would fit, or set the annotation "
+            "kubetune.io/skip-fit-check: \"true\" to run anyway")
+
+
+_RESULT_FIELDS = ("adapterUri", "modelUri", "trainLoss", "evalLoss", "evalAccuracy")
+
+
+def _result(summary: dict[str, Any]) -> dict[str, Any]:
+    result = summary.get("result") or {}
+    return {k: result[k] for k in _RESULT_FIELDS if result.get(k) is not None}
+
+
+def _final_progress(old: dict[str, Any] | None, summary: dict[str, Any], now: str) -> dict:
+    progress = dict(old or {})
+    total = summary.get("totalSteps") or progress.get("totalSteps")
+    step = summary.get("step") or progress.get("step") or total
+    progress.update({k: v for k, v in {
+        "step": step, "totalSteps": total, "percent": 100, "etaSeconds": 0,
+        "trainLoss": (summary.get("result") or {}).get("trainLoss", progress.get("trainLoss")),
+        "evalLoss": (summary.get("result") or {}).get("evalLoss", progress.get("evalLoss")),
+    }.items() if v is not None})
+    progress.setdefault("lastUpdateTime", now)
+    return progress
+
+
+def progress_from_report(report: dict[str, Any], now: str) -> dict[str, Any]:
+    """status.progress from a trainer's GET /progress answer (unknown keys dropped)."""
+    step, total = report.get("step"), report.get("totalSteps")
+    progress = {
+        "step": step, "totalSteps": total, "epoch": report.get("epoch"),
+        "percent": int(100 * step / total) if isinstance(step, int) and total else None,
+        "trainLoss": _rounded(report.get("trainLoss")), "evalLoss": _rounded(report.get("evalLoss")),
+        "tokensPerSecond": _rounded(report.get("tokensPerSecond"), 1),
+        "etaSeconds": int(report["etaSeconds"]) if report.get("etaSeconds") is not None else None,
+    }
+    progress = {k: v for k, v in progress.items() if v is not None}
+    progress["lastUpdateTime"] = now
+    return progress
+
+
+def progress_changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """Whether anything but the timestamp differs (status is written only on change)."""
+    strip = lambda p: {k: v for k, v in (p or {}).items() if k != "lastUpdateTime"}  # noqa: E731
+    return strip(old) != strip(new)
+
+
+def _rounded(value: Any, digits: int = 4) -> float | None:
+    return round(float(value), digits) if isinstance(value, int | float) else None
+
+
+# --- EvalJob --------------------------------------------------------------------------------
+
+def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | None,
+                model_failed: str | None, run: o.RunObservation, thresholds: dict[str, float],
+                now: str, job_name: str, task: str | None) -> dict[str, Any]:
+    """The EvalJob status: waiting for its FinetuneJob, running, or with results."""
+    if model_failed:
+        state, reason, message = o.FAILED, c.MODEL_JOB_FAILED, model_failed
+    elif waiting:
+        state, reason, message = o.ABSENT, c.WAITING_FOR_MODEL, waiting
+    else:
+        state, reason, message = run.state, run.reason, run.message
+    results, passed = _eval_results(run.summary, thresholds) if state == o.SUCCEEDED else ([], None)
+    if state == o.SUCCEEDED:
+        if not thresholds:
+            passed_cond = c.condition(c.PASSED, True, c.NO_THRESHOLDS, "no thresholds set")
+        else:
+            failing = [r["name"] for r in results if r.get("passed") is False]
+            missing = [m for m in thresholds if m not in {r["name"] for r in results}]
+            ok = not failing and not missing
+            text = ("all thresholds hold" if ok else
+                    "below threshold: " + ", ".join(failing + [f"{m} (not computed)" for m in missing]))
+            passed_cond = c.condition(c.PASSED, ok, c.THRESHOLDS_MET if ok else c.THRESHOLDS_NOT_MET,
+                                      text)
+    else:
+        passed_cond = c.condition(c.PASSED, None if state != o.FAILED else False,
+                                  reason if state == o.FAILED else c.IN_PROGRESS)
+    new_conditions = [
+        c.condition(c.VALIDATED, True, c.SPEC_VALID),
+        c.condition(c.RUNNING, state == o.RUNNING,
+                    c.PODS_RUNNING if state == o.RUNNING else reason, "" if state == o.RUNNING else message),
+        c.condition(c.SUCCEEDED, state == o.SUCCEEDED,
+                    c.COMPLETED if state == o.SUCCEEDED else (reason if state == o.FAILED else c.IN_PROGRESS)),
+        c.condition(c.FAILED, state == o.FAILED, reason if state == o.FAILED else c.IN_PROGRESS,
+                    message if state == o.FAILED else ""),
+        passed_cond,
+    ]
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "phase": PHASE_OF_STATE[state],
+        "conditions": c.merge_conditions(old.get("conditions"), new_conditions, now=now,
+                                         generation=generation),
+        "jobName": None if state == o.ABSENT or model_failed else job_name,
+        "task": task,
+    }
+    if run.start_time and not waiting:
+        status["startTime"] = run.start_time
+    if run.completion_time and not waiting:
+        status["completionTime"] = run.completion_time
+    if state == o.SUCCEEDED:
+        summary = run.summary
+        status["samples"] = summary.get("samples")
+        status["results"] = results
+        status["errorAnalysis"] = _error_analysis(summary.get("errorAnalysis") or {})
+        if summary.get("reportUri"):
+            status["reportUri"] = summary["reportUri"]
+    status["failure"] = ({"reason": reason, "message": message[:4096], "hint": run.hint}
+                         if state == o.FAILED else None)
+    return {k: v for k, v in status.items() if v is not None or k == "failure"}
+
+
+def _eval_results(summary: dict[str, Any], thresholds: dict[str, float]):
+    results = []
+    for item in summary.get("results") or []:
+        name, value = item.get("name"), item.get("value")
+        if not isinstance(name, str) or not isinstance(value, int | float):
+            continue
+        entry: dict[str, Any] = {"name": name, "value": _rounded(value, 6)}
+        baseline = item.get("baseline")
+        if isinstance(baseline, int | float):
+            entry["baseline"] = _rounded(baseline, 6)
+            entry["delta"] = _rounded(value - baseline, 6)
+        if name in thresholds:
+            entry["threshold"] = thresholds[name]
+            entry["passed"] = threshold_holds(name, value, thresholds[name])
+        results.append(entry)
+    return results, all(r.get("passed", True) for r in results)
+
+
+def _error_analysis(summary: dict[str, Any]) -> dict[str, Any]:
+    confusion = [
+        {"label": str(p.get("label"))[:253], "predicted": str(p.get("predicted"))[:253],
+         "count": int(p.get("count", 0))}
+        for p in (summary.get("confusion") or [])[:10] if isinstance(p, dict)
+    ]
+    worst = [
+        {"label": str(p.get("label"))[:253], "f1": _rounded(p.get("f1"), 6)}
+        for p in (summary.get("worstClasses") or [])[:10]
+        if isinstance(p, dict) and isinstance(p.get("f1"), int | float)
+    ]
+    return {"confusion": confusion, "worstClasses": worst}

@@ -1,0 +1,98 @@
+"""The real operator (kopf, in a thread) against the API emulator over HTTP.
+
+Tests act as a user (the `kubernetes` client creates and changes FinetuneJobs) and as the
+Job controller and kubelet (they create Pods and patch Job/Pod status), then wait for what
+the operator writes back.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+
+import kubernetes
+import pytest
+from kubetune.emulator import EmulatorThread
+from kubetune.operator.kube import Kube
+from kubetune.operator.metrics import Metrics
+from kubetune.operator.runner import OperatorThread
+from kubetune.operator.settings import Settings
+
+from .cluster import ClusterApi, ProgressServer
+
+
+@pytest.fixture
+def cluster(repo_root: Path) -> Iterator[EmulatorThread]:
+    with EmulatorThread(crds=repo_root / "crds") as running:
+        yield running
+
+
+@pytest.fixture
+def kubeconfig(cluster: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+    monkeypatch.setenv("KUBECONFIG", str(path))  # kopf logs in with it
+    return path
+
+
+@pytest.fixture
+def api(kubeconfig: Path) -> Iterator[ClusterApi]:
+    client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    yield ClusterApi(client)
+    client.close()
+
+
+@pytest.fixture
+def progress_server() -> Iterator[ProgressServer]:
+    with ProgressServer() as server:
+        yield server
+
+
+@pytest.fixture
+def operator_settings(progress_server: ProgressServer) -> Settings:
+    return Settings(metrics_port=0, health_port=0, progress_interval_seconds=0.2,
+                    progress_port=progress_server.port, trainer_image="kubetune/trainer:test")
+
+
+@pytest.fixture
+def fit_checker():
+    """None: the operator's own fit check; tests override this fixture to force a verdict."""
+    return None
+
+
+class OperatorControl:
+    """Start, stop and restart the operator, keeping its metrics for assertions."""
+
+    def __init__(self, settings: Settings, kubeconfig: Path, fit_checker) -> None:
+        self.settings, self.kubeconfig, self.fit_checker = settings, kubeconfig, fit_checker
+        self.metrics = Metrics()
+        self.thread: OperatorThread | None = None
+        self.client: kubernetes.client.ApiClient | None = None
+
+    def start(self) -> OperatorControl:
+        self.client = kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig))
+        memo = {"kube": Kube(self.client), "metrics": self.metrics}
+        if self.fit_checker is not None:
+            memo["fit_checker"] = self.fit_checker
+        self.thread = OperatorThread(copy.copy(self.settings), memo=memo).start()
+        return self
+
+    def stop(self) -> None:
+        if self.thread:
+            self.thread.stop()
+            assert self.thread.error is None, self.thread.error
+        if self.client:
+            self.client.close()
+        self.thread = self.client = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def operator(operator_settings: Settings, kubeconfig: Path, api: ClusterApi,
+             fit_checker) -> Iterator[OperatorControl]:
+    control = OperatorControl(operator_settings, kubeconfig, fit_checker).start()
+    yield control
+    control.stop()

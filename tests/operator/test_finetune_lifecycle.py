@@ -1,0 +1,111 @@
+"""A FinetuneJob from creation to success, through the real operator and the emulator."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from kubetune.api import TrainerConfig
+
+from .cluster import FINETUNE_JOB, condition, wait_for
+
+
+def test_creation_makes_config_and_job_and_writes_conditions(api, operator):
+    api.create(FINETUNE_JOB)
+    job = wait_for(lambda: api.raw_job("router-train"), what="the training Job")
+    owner = api.get("FinetuneJob", "router")
+    assert job["metadata"]["ownerReferences"][0]["uid"] == owner["metadata"]["uid"]
+    config = TrainerConfig.model_validate_json(api.config_map("router-config")["data"]["config.json"])
+    assert config.hyperparameters.packing is False  # resolved for classification
+    assert config.dataset.uri == "pvc://data/feedback/train.jsonl"
+
+    status = api.wait_status("FinetuneJob", "router", lambda s: s.get("phase") == "Pending")
+    types = [c["type"] for c in status["conditions"]]
+    assert types == ["Validated", "ResourcesFit", "Running", "Succeeded", "Failed", "Suspended"]
+    assert condition({"status": status}, "Validated")["reason"] == "SpecValid"
+    assert all(c["reason"] and c["lastTransitionTime"] for c in status["conditions"])
+    assert status["jobName"] == "router-train"
+    assert status["observedGeneration"] == owner["metadata"]["generation"]
+
+
+def test_pod_spec_is_secure_and_wired_to_the_config(api, operator):
+    api.create(FINETUNE_JOB)
+    job = wait_for(lambda: api.raw_job("router-train"))
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["command"][:2] == ["accelerate", "launch"]
+    assert container["command"][-2:] == ["--config", "/etc/kubetune/config.json"]
+    assert {"secretRef": {"name": "s3-creds"}} in container["envFrom"]
+    claims = {v["persistentVolumeClaim"]["claimName"]: v["persistentVolumeClaim"]["readOnly"]
+              for v in pod["volumes"] if "persistentVolumeClaim" in v}
+    assert claims == {"data": True, "models": False}  # only the output claim is writable
+
+
+def test_running_progress_then_success_fills_result(api, operator, progress_server):
+    api.create(FINETUNE_JOB)
+    wait_for(lambda: api.raw_job("router-train"))
+    pod = api.start_pod("router-train")
+    api.wait_condition("FinetuneJob", "router", "Running", "True", "PodsRunning")
+
+    progress_server.report = {"step": 12, "totalSteps": 40, "epoch": 0.3, "trainLoss": 1.25,
+                              "evalLoss": 1.5, "tokensPerSecond": 512.0, "etaSeconds": 30}
+    status = api.wait_status("FinetuneJob", "router",
+                             lambda s: (s.get("progress") or {}).get("step") == 12)
+    assert status["progress"]["percent"] == 30
+    assert status["progress"]["trainLoss"] == 1.25
+    assert status["phase"] == "Running"
+
+    summary = {"phase": "Succeeded", "reason": "Completed", "message": "done", "step": 40,
+               "totalSteps": 40, "result": {"adapterUri": "pvc://models/router/adapter",
+                                            "trainLoss": 0.2, "evalLoss": 0.3}}
+    api.end_pod(pod, exit_code=0, message=summary)
+    api.finish_job("router-train")
+    status = api.wait_status("FinetuneJob", "router", lambda s: s.get("phase") == "Succeeded")
+    assert status["result"] == {"adapterUri": "pvc://models/router/adapter", "trainLoss": 0.2,
+                                "evalLoss": 0.3}
+    assert status["progress"]["percent"] == 100
+    assert condition({"status": status}, "Succeeded")["reason"] == "Completed"
+    assert status["completionTime"] and status["attempts"] == 1
+    assert "failure" not in status
+    events = wait_for(lambda: [e for e in api.events("router") if e["reason"] == "Completed"])
+    assert events[0]["type"] == "Normal"
+
+
+def test_unreachable_progress_endpoint_does_not_fail_the_job(api, operator, progress_server):
+    api.create(FINETUNE_JOB)
+    wait_for(lambda: api.raw_job("router-train"))
+    api.start_pod("router-train", ip="127.0.0.1")
+    progress_server.report = None  # answers 503
+    api.wait_condition("FinetuneJob", "router", "Running", "True")
+    wait_for(lambda: progress_server.requests >= 3, what="several polls")
+    status = api.status("FinetuneJob", "router")
+    assert status["phase"] == "Running" and "progress" not in status
+
+
+def test_evaluation_creates_an_eval_job_after_success(api, operator):
+    doc = copy.deepcopy(FINETUNE_JOB)
+    doc["spec"]["evaluation"] = {"dataset": {"uri": "pvc://data/feedback/test.jsonl"},
+                                 "thresholds": {"f1": 0.8}}
+    api.create(doc)
+    wait_for(lambda: api.raw_job("router-train"))
+    pod = api.start_pod("router-train")
+    api.end_pod(pod, exit_code=0, message={"phase": "Succeeded", "reason": "Completed",
+                                           "result": {"modelUri": "pvc://models/router/merged"}})
+    api.finish_job("router-train")
+    status = api.wait_status("FinetuneJob", "router", lambda s: s.get("evalJobName"))
+    evaljob = api.get("EvalJob", status["evalJobName"])
+    assert evaljob["spec"]["model"] == {"finetuneJobRef": {"name": "router"},
+                                        "task": "sequence-classification"}
+    assert evaljob["spec"]["thresholds"] == {"f1": 0.8}
+    assert evaljob["metadata"]["ownerReferences"][0]["name"] == "router"
+    # The EvalJob sees the FinetuneJob's success and starts scoring its merged model.
+    eval_job = wait_for(lambda: api.raw_job("router-eval-eval"))
+    config = json.loads(api.config_map("router-eval-config")["data"]["config.json"])
+    assert config["model"]["uri"] == "pvc://models/router/merged"
+    assert config["baseline"]["uri"] == "hf://sentence-transformers/all-MiniLM-L6-v2"
+    assert eval_job["spec"]["template"]["spec"]["containers"][0]["command"][:3] == [
+        "python", "-m", "kubetune_trainer.eval"]
