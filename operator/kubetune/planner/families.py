@@ -15,6 +15,7 @@ from typing import Any
 
 from kubetune.planner.layout import (
     Architecture,
+    InputRole,
     Linear,
     ModelLayout,
     Task,
@@ -23,6 +24,8 @@ from kubetune.planner.layout import (
 )
 
 EXPERTS = WeightKind.EXPERTS
+ATTN_IN, ATTN_OUT = InputRole.ATTN_IN, InputRole.ATTN_OUT
+MLP_IN, MLP_MID = InputRole.MLP_IN, InputRole.MLP_MID
 
 
 class UnsupportedModel(ValueError):
@@ -115,47 +118,49 @@ def _decoder(config: Mapping[str, Any], task: Task, num_labels: int | None) -> M
     for i in range(layers):
         p = f"model.layers.{i}"
         if style.fused:
-            linears.append(Linear(f"{p}.self_attn.qkv_proj", hidden, q_dim + 2 * kv_dim, qkv_bias))
+            qkv_out = q_dim + 2 * kv_dim
+            linears.append(Linear(f"{p}.self_attn.qkv_proj", hidden, qkv_out, qkv_bias, reads=ATTN_IN))
         else:
             linears += [
-                Linear(f"{p}.self_attn.q_proj", hidden, q_dim, qkv_bias),
-                Linear(f"{p}.self_attn.k_proj", hidden, kv_dim, qkv_bias),
-                Linear(f"{p}.self_attn.v_proj", hidden, kv_dim, qkv_bias),
+                Linear(f"{p}.self_attn.q_proj", hidden, q_dim, qkv_bias, reads=ATTN_IN),
+                Linear(f"{p}.self_attn.k_proj", hidden, kv_dim, qkv_bias, reads=ATTN_IN),
+                Linear(f"{p}.self_attn.v_proj", hidden, kv_dim, qkv_bias, reads=ATTN_IN),
             ]
-        linears.append(Linear(f"{p}.self_attn.o_proj", q_dim, hidden, o_bias))
+        linears.append(Linear(f"{p}.self_attn.o_proj", q_dim, hidden, o_bias, reads=ATTN_OUT))
         if style.qk_norm:
             weights += [
                 Weight(f"{p}.self_attn.q_norm.weight", head_dim, WeightKind.NORM),
                 Weight(f"{p}.self_attn.k_norm.weight", head_dim, WeightKind.NORM),
             ]
         if style.moe:
-            # transformers 5 fuses the experts into 3-D parameters (not nn.Linear, so peft's
-            # "all-linear" does not reach them) and the router is a bare weight.
+            # transformers 5 fuses the experts into 3-D parameters and the router is a bare
+            # weight: none is an nn.Linear, but peft still adapts them (see lora.py).
             weights += [
                 Weight(
                     f"{p}.mlp.gate.weight", experts * hidden, WeightKind.ROUTER,
-                    lora_names=("gate",), in_features=hidden, out_features=experts,
+                    lora_names=("gate",), in_features=hidden, out_features=experts, reads=MLP_IN,
                 ),
                 Weight(
                     f"{p}.mlp.experts.gate_up_proj", experts * 2 * inter * hidden, EXPERTS,
-                    lora_names=("w1", "w3"), in_features=hidden, out_features=2 * inter,
+                    lora_names=("w1", "w3"), in_features=hidden, out_features=2 * inter, reads=MLP_IN,
                     experts=experts,
                 ),
                 Weight(
                     f"{p}.mlp.experts.down_proj", experts * inter * hidden, EXPERTS,
                     lora_names=("w2",), in_features=inter, out_features=hidden, experts=experts,
+                    reads=MLP_MID,
                 ),
             ]  # fmt: skip
         elif style.fused:
             linears += [
-                Linear(f"{p}.mlp.gate_up_proj", hidden, 2 * inter, mlp_bias),
-                Linear(f"{p}.mlp.down_proj", inter, hidden, mlp_bias),
+                Linear(f"{p}.mlp.gate_up_proj", hidden, 2 * inter, mlp_bias, reads=MLP_IN),
+                Linear(f"{p}.mlp.down_proj", inter, hidden, mlp_bias, reads=MLP_MID),
             ]
         else:
             linears += [
-                Linear(f"{p}.mlp.gate_proj", hidden, inter, mlp_bias),
-                Linear(f"{p}.mlp.up_proj", hidden, inter, mlp_bias),
-                Linear(f"{p}.mlp.down_proj", inter, hidden, mlp_bias),
+                Linear(f"{p}.mlp.gate_proj", hidden, inter, mlp_bias, reads=MLP_IN),
+                Linear(f"{p}.mlp.up_proj", hidden, inter, mlp_bias, reads=MLP_IN),
+                Linear(f"{p}.mlp.down_proj", inter, hidden, mlp_bias, reads=MLP_MID),
             ]
         norms = range(style.norms_per_layer)
         weights += [Weight(f"{p}.norm{n}.weight", hidden, WeightKind.NORM) for n in norms]
@@ -223,10 +228,10 @@ def _gpt2(config: Mapping[str, Any], task: Task, num_labels: int | None) -> Mode
         p = f"transformer.h.{i}"
         # Conv1D layers always carry a bias; peft adapts them like nn.Linear.
         linears += [
-            Linear(f"{p}.attn.c_attn", hidden, 3 * hidden, bias=True),
-            Linear(f"{p}.attn.c_proj", hidden, hidden, bias=True),
-            Linear(f"{p}.mlp.c_fc", hidden, inner, bias=True),
-            Linear(f"{p}.mlp.c_proj", inner, hidden, bias=True),
+            Linear(f"{p}.attn.c_attn", hidden, 3 * hidden, bias=True, reads=ATTN_IN),
+            Linear(f"{p}.attn.c_proj", hidden, hidden, bias=True, reads=ATTN_OUT),
+            Linear(f"{p}.mlp.c_fc", hidden, inner, bias=True, reads=MLP_IN),
+            Linear(f"{p}.mlp.c_proj", inner, hidden, bias=True, reads=MLP_MID),
         ]
         weights += [Weight(f"{p}.ln_{n}", 2 * hidden, WeightKind.NORM) for n in (1, 2)]
     weights.append(Weight("transformer.ln_f", 2 * hidden, WeightKind.NORM))
@@ -252,10 +257,10 @@ def _gpt_neox(config: Mapping[str, Any], task: Task, num_labels: int | None) -> 
     for i in range(layers):
         p = f"gpt_neox.layers.{i}"
         linears += [
-            Linear(f"{p}.attention.query_key_value", hidden, 3 * hidden, attn_bias),
-            Linear(f"{p}.attention.dense", hidden, hidden, attn_bias),
-            Linear(f"{p}.mlp.dense_h_to_4h", hidden, inter, bias=True),
-            Linear(f"{p}.mlp.dense_4h_to_h", inter, hidden, bias=True),
+            Linear(f"{p}.attention.query_key_value", hidden, 3 * hidden, attn_bias, reads=ATTN_IN),
+            Linear(f"{p}.attention.dense", hidden, hidden, attn_bias, reads=ATTN_OUT),
+            Linear(f"{p}.mlp.dense_h_to_4h", hidden, inter, bias=True, reads=MLP_IN),
+            Linear(f"{p}.mlp.dense_4h_to_h", inter, hidden, bias=True, reads=MLP_MID),
         ]
         weights += [Weight(f"{p}.norm{n}", 2 * hidden, WeightKind.NORM) for n in (1, 2)]
     weights.append(Weight("gpt_neox.final_layer_norm", 2 * hidden, WeightKind.NORM))
@@ -296,10 +301,10 @@ def _falcon(config: Mapping[str, Any], task: Task, num_labels: int | None) -> Mo
     for i in range(layers):
         p = f"transformer.h.{i}"
         linears += [
-            Linear(f"{p}.self_attention.query_key_value", hidden, qkv_out, bias),
-            Linear(f"{p}.self_attention.dense", hidden, hidden, bias),
-            Linear(f"{p}.mlp.dense_h_to_4h", hidden, ffn, bias),
-            Linear(f"{p}.mlp.dense_4h_to_h", ffn, hidden, bias),
+            Linear(f"{p}.self_attention.query_key_value", hidden, qkv_out, bias, reads=ATTN_IN),
+            Linear(f"{p}.self_attention.dense", hidden, hidden, bias, reads=ATTN_OUT),
+            Linear(f"{p}.mlp.dense_h_to_4h", hidden, ffn, bias, reads=MLP_IN),
+            Linear(f"{p}.mlp.dense_4h_to_h", ffn, hidden, bias, reads=MLP_MID),
         ]
         weights += [Weight(f"{p}.ln{n}", 2 * hidden, WeightKind.NORM) for n in range(norms)]
     weights.append(Weight("transformer.ln_f", 2 * hidden, WeightKind.NORM))
@@ -341,12 +346,12 @@ def _bert(config: Mapping[str, Any], task: Task, num_labels: int | None) -> Mode
     for i in range(layers):
         p = f"{prefix}encoder.layer.{i}"
         linears += [
-            Linear(f"{p}.attention.self.query", hidden, hidden, bias=True),
-            Linear(f"{p}.attention.self.key", hidden, hidden, bias=True),
-            Linear(f"{p}.attention.self.value", hidden, hidden, bias=True),
-            Linear(f"{p}.attention.output.dense", hidden, hidden, bias=True),
-            Linear(f"{p}.intermediate.dense", hidden, inter, bias=True),
-            Linear(f"{p}.output.dense", inter, hidden, bias=True),
+            Linear(f"{p}.attention.self.query", hidden, hidden, bias=True, reads=ATTN_IN),
+            Linear(f"{p}.attention.self.key", hidden, hidden, bias=True, reads=ATTN_IN),
+            Linear(f"{p}.attention.self.value", hidden, hidden, bias=True, reads=ATTN_IN),
+            Linear(f"{p}.attention.output.dense", hidden, hidden, bias=True, reads=ATTN_OUT),
+            Linear(f"{p}.intermediate.dense", hidden, inter, bias=True, reads=MLP_IN),
+            Linear(f"{p}.output.dense", inter, hidden, bias=True, reads=MLP_MID),
         ]
         weights += [
             Weight(f"{p}.attention.output.LayerNorm", 2 * hidden, WeightKind.NORM),

@@ -18,6 +18,15 @@ class Task(StrEnum):
     BASE = "base"  # AutoModel: the bare backbone (encoders ship like this, e.g. MiniLM)
 
 
+class InputRole(StrEnum):
+    """The tensor a block's linear layer reads."""
+
+    ATTN_IN = "attn_in"  # normed hidden state, read by q/k/v (or a fused qkv)
+    ATTN_OUT = "attn_out"  # attention output, read by the output projection
+    MLP_IN = "mlp_in"  # normed hidden state, read by gate/up (or fc1)
+    MLP_MID = "mlp_mid"  # the MLP's inner activation, read by down (or fc2)
+
+
 class WeightKind(StrEnum):
     EMBEDDING = "embedding"
     NORM = "norm"
@@ -37,6 +46,9 @@ class Linear:
     # parameter once, so it adds nothing here.
     tied: bool = False
     in_block: bool = True  # inside a transformer block (QLoRA quantises these)
+    # Which of the block's tensors it reads (see InputRole); decides what activations a
+    # trained layer keeps for its weight gradient.
+    reads: InputRole | None = None
 
     @property
     def numel(self) -> int:
@@ -59,6 +71,7 @@ class Weight:
     # module names it accepts for them (Mixtral: w1+w3 -> gate_up_proj, w2 -> down_proj,
     # gate -> the router), and the matrix shape per expert.
     lora_names: tuple[str, ...] = ()
+    reads: InputRole | None = None
     in_features: int = 0
     out_features: int = 0
     experts: int = 1
