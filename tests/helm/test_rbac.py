@@ -1,0 +1,89 @@
+"""The chart grants the operator exactly the API permissions it uses: rbac.py's PERMISSIONS."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from kubetune.operator.rbac import PERMISSIONS
+
+from .chart import NAMESPACE, VARIANTS, render
+
+# Resources a namespaced Role cannot grant. In namespaced mode the operator goes without them
+# (kopf peers through KopfPeerings in the watched namespaces instead).
+CLUSTER_SCOPED = {("kopf.dev", "clusterkopfpeerings")}
+
+CLUSTER_WIDE_VARIANTS = [name for name, values in VARIANTS.items() if not values.get("watchNamespaces")]
+NAMESPACED_VARIANTS = [name for name, values in VARIANTS.items() if values.get("watchNamespaces")]
+
+
+def granted(rules: list[dict]) -> dict[tuple[str, str], set[str]]:
+    """(API group, resource) -> verbs, over all rules."""
+    verbs: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for rule in rules:
+        assert "nonResourceURLs" not in rule and "resourceNames" not in rule, rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                verbs[(group, resource)] |= set(rule["verbs"])
+    return dict(verbs)
+
+
+def needed(*, without: set[tuple[str, str]] = frozenset()) -> dict[tuple[str, str], set[str]]:
+    return {(p.api_group, p.resource): set(p.verbs) for p in PERMISSIONS
+            if (p.api_group, p.resource) not in without}
+
+
+def assert_no_wildcards(rules: list[dict]) -> None:
+    for rule in rules:
+        for field in ("apiGroups", "resources", "verbs"):
+            assert not any("*" in item for item in rule[field]), f"wildcard in {field}: {rule}"
+
+
+@pytest.mark.parametrize("variant", CLUSTER_WIDE_VARIANTS)
+def test_cluster_role_grants_exactly_the_operators_permissions(variant):
+    rendered = render(VARIANTS[variant])
+    role = rendered.one("ClusterRole")
+    assert_no_wildcards(role["rules"])
+    assert granted(role["rules"]) == needed()
+    assert not rendered.of_kind("Role") and not rendered.of_kind("RoleBinding")
+
+    binding = rendered.one("ClusterRoleBinding")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": role["metadata"]["name"]}
+    account = rendered.one("ServiceAccount")["metadata"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["name"],
+                                    "namespace": NAMESPACE}]
+
+
+@pytest.mark.parametrize("variant", NAMESPACED_VARIANTS)
+def test_watched_namespaces_get_roles_and_nothing_is_cluster_wide(variant):
+    values = VARIANTS[variant]
+    rendered = render(values)
+    assert not rendered.of_kind("ClusterRole") and not rendered.of_kind("ClusterRoleBinding")
+    roles = {r["metadata"]["namespace"]: r for r in rendered.of_kind("Role")}
+    bindings = {b["metadata"]["namespace"]: b for b in rendered.of_kind("RoleBinding")}
+    assert roles.keys() == bindings.keys() == set(values["watchNamespaces"])
+    account = rendered.one("ServiceAccount")["metadata"]["name"]
+    for namespace, role in roles.items():
+        assert_no_wildcards(role["rules"])
+        assert granted(role["rules"]) == needed(without=CLUSTER_SCOPED)
+        binding = bindings[namespace]
+        assert binding["roleRef"]["kind"] == "Role"
+        assert binding["roleRef"]["name"] == role["metadata"]["name"]
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account,
+                                        "namespace": NAMESPACE}]
+
+
+def test_the_cluster_scoped_list_names_real_permissions():
+    assert needed().keys() >= CLUSTER_SCOPED
+
+
+def test_operator_runs_as_the_bound_service_account():
+    rendered = render()
+    pod = rendered.deployment()["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == rendered.one("ServiceAccount")["metadata"]["name"]
+
+
+def test_rbac_can_be_left_to_the_cluster_admin():
+    kinds = {m["kind"] for m in render({"rbac": {"create": False}}).manifests}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
