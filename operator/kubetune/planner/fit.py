@@ -1,0 +1,194 @@
+"""Does a run fit its GPUs, by how much does it miss, and which single change would fit?
+
+Every alternative is priced by the same `estimate_memory`, so "would fit" is a promise the
+estimator keeps. Under DDP every GPU holds a full replica: adding GPUs spreads the batch,
+never the weights, so "more GPUs" is never offered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kubetune.planner.layout import ModelLayout
+from kubetune.planner.memory import (
+    MemoryEstimate,
+    Method,
+    Optimizer,
+    PlanRequest,
+    estimate_memory,
+)
+from kubetune.planner.quantity import format_gib
+
+DDP_NOTE = "more GPUs do not lower memory per GPU: data parallel training keeps a full replica on every GPU"
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One change to the spec, described in manifest terms, and what it would need."""
+
+    description: str  # e.g. "gradientCheckpointing: true"
+    changes: dict[str, object]  # spec fields (dotted camelCase paths) -> new values
+    request: PlanRequest
+    estimated_bytes: int
+
+
+@dataclass(frozen=True)
+class FitResult:
+    estimate: MemoryEstimate
+    capacity_bytes: int | None  # None: unknown, so the fit cannot be decided
+    alternatives: list[Alternative] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool | None:
+        if self.capacity_bytes is None:
+            return None
+        return self.estimate.total <= self.capacity_bytes
+
+    @property
+    def shortfall_bytes(self) -> int:
+        if self.capacity_bytes is None:
+            return 0
+        return max(0, self.estimate.total - self.capacity_bytes)
+
+    @property
+    def reason(self) -> str:
+        """The ResourcesFit condition's reason."""
+        return {True: "Fits", False: "DoesNotFit", None: "Unknown"}[self.fits]
+
+    @property
+    def message(self) -> str:
+        need = f"~{format_gib(self.estimate.total)}"
+        if self.capacity_bytes is None:
+            return f"needs {need} per GPU; GPU memory unknown, set spec.resources.gpuMemory"
+        capacity = format_gib(self.capacity_bytes)
+        if self.fits:
+            return f"needs {need} of {capacity} per GPU"
+        text = f"needs {need}, {format_gib(self.shortfall_bytes)} more than the {capacity} per GPU"
+        if self.alternatives:
+            options = "; ".join(
+                f"{a.description} (~{format_gib(a.estimated_bytes)})" for a in self.alternatives
+            )
+            return f"{text}; would fit: {options}"
+        return f"{text}; no change the planner knows would fit ({DDP_NOTE})"
+
+
+def check_fit(layout: ModelLayout, request: PlanRequest, capacity_bytes: int | None) -> FitResult:
+    """The estimate against `capacity_bytes` per GPU, with alternatives when it misses."""
+    estimate = estimate_memory(layout, request)
+    result = FitResult(estimate, capacity_bytes)
+    if result.fits is False:
+        assert capacity_bytes is not None
+        alternatives = _fitting(layout, _single_changes(request), capacity_bytes)
+        if not alternatives:
+            alternatives = _fitting(layout, _combined_changes(request), capacity_bytes)[:1]
+        result = FitResult(estimate, capacity_bytes, alternatives)
+    return result
+
+
+_Candidate = tuple[str, dict[str, object], PlanRequest]
+
+
+def _single_changes(request: PlanRequest) -> list[_Candidate]:
+    candidates: list[_Candidate] = []
+    if request.method is Method.FULL:
+        candidates.append(_method(request, Method.LORA))
+    if request.method is not Method.QLORA and request.gpus > 0:
+        # bitsandbytes 4-bit needs a GPU; from full finetuning it is a second step down.
+        candidates.append(_method(request, Method.QLORA))
+    if not request.gradient_checkpointing:
+        candidates.append(
+            (
+                "gradientCheckpointing: true",
+                {"hyperparameters.gradientCheckpointing": True},
+                request.with_changes(gradient_checkpointing=True),
+            )
+        )
+    if request.optimizer is Optimizer.ADAMW and request.gpus > 0:
+        candidates.append(
+            (
+                "optimizer: adamw-8bit",
+                {"hyperparameters.optimizer": "adamw-8bit"},
+                request.with_changes(optimizer=Optimizer.ADAMW_8BIT),
+            )
+        )
+    candidates += _smaller_batches(request)
+    return candidates
+
+
+def _method(request: PlanRequest, method: Method) -> _Candidate:
+    return (f"method {method.value}", {"method.type": method.value}, request.with_changes(method=method))
+
+
+def _smaller_batches(request: PlanRequest) -> list[_Candidate]:
+    """Smaller micro-batches with more accumulation, the effective batch unchanged.
+
+    Only divisors of the batch size keep batchSize * gradientAccumulationSteps exact; the
+    largest that fits is the fastest, so they are tried from large to small.
+    """
+    b, ga = request.batch_size, request.gradient_accumulation_steps
+    out = []
+    for smaller in sorted((d for d in range(1, b) if b % d == 0), reverse=True):
+        accumulation = ga * (b // smaller)
+        out.append(
+            (
+                f"batchSize: {smaller} with gradientAccumulationSteps: {accumulation}",
+                {
+                    "hyperparameters.batchSize": smaller,
+                    "hyperparameters.gradientAccumulationSteps": accumulation,
+                },
+                request.with_changes(batch_size=smaller, gradient_accumulation_steps=accumulation),
+            )
+        )
+    return out
+
+
+def _fitting(layout: ModelLayout, candidates: list[_Candidate], capacity_bytes: int) -> list[Alternative]:
+    """Candidates that fit; of several batch sizes only the largest (the first) is kept."""
+    found: list[Alternative] = []
+    batch_found = False
+    for description, changes, req in candidates:
+        is_batch = "hyperparameters.batchSize" in changes
+        if is_batch and batch_found:
+            continue
+        total = estimate_memory(layout, req).total
+        if total <= capacity_bytes:
+            found.append(Alternative(description, changes, req, total))
+            batch_found = batch_found or is_batch
+    return found
+
+
+def _combined_changes(request: PlanRequest) -> list[_Candidate]:
+    """Changes piled up, cheapest in speed and quality first, when no single one fits."""
+    steps: list[tuple[str, dict[str, object], dict[str, object]]] = [
+        ("gradientCheckpointing: true", {"hyperparameters.gradientCheckpointing": True},
+         {"gradient_checkpointing": True}),
+    ]  # fmt: skip
+    if request.gpus > 0:
+        steps.append(
+            ("optimizer: adamw-8bit", {"hyperparameters.optimizer": "adamw-8bit"},
+             {"optimizer": Optimizer.ADAMW_8BIT})
+        )  # fmt: skip
+    if request.method is Method.FULL:
+        steps.append(("method lora", {"method.type": "lora"}, {"method": Method.LORA}))
+    if request.gpus > 0 and request.method is not Method.QLORA:
+        steps.append(("method qlora", {"method.type": "qlora"}, {"method": Method.QLORA}))
+    b, ga = request.batch_size, request.gradient_accumulation_steps
+    if b > 1:
+        steps.append(
+            (
+                f"batchSize: 1 with gradientAccumulationSteps: {b * ga}",
+                {"hyperparameters.batchSize": 1, "hyperparameters.gradientAccumulationSteps": b * ga},
+                {"batch_size": 1, "gradient_accumulation_steps": b * ga},
+            )
+        )
+    out: list[_Candidate] = []
+    descriptions: list[str] = []
+    spec_changes: dict[str, object] = {}
+    fields: dict[str, object] = {}
+    for description, changes, request_fields in steps:
+        descriptions.append(description)
+        spec_changes.update(changes)
+        fields.update(request_fields)
+        if len(descriptions) > 1:
+            out.append((" + ".join(descriptions), dict(spec_changes), request.with_changes(**fields)))
+    return out
