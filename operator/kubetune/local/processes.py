@@ -1,0 +1,92 @@
+"""A container as a local process group: start, wait, and stop the way the kubelet stops one.
+
+The image is not pulled: the command runs in the current Python environment. The first
+word `python` (any `pythonX.Y`) is this interpreter, and the virtualenv's `bin` folder
+comes first on PATH, so `accelerate`, `torchrun` and console scripts are the installed ones.
+
+Each container gets its own session (process group), so SIGTERM and SIGKILL reach the
+launcher and the workers it started, as they would reach every process in a container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pathlib
+import re
+import shutil
+import signal
+import sys
+import sysconfig
+
+_PYTHON = re.compile(r"^python(\d+(\.\d+)?)?$")
+VENV_BIN = sysconfig.get_path("scripts")
+
+
+def local_argv(argv: list[str], path: str) -> list[str]:
+    """The command as it runs here: `python` is this interpreter, other bare names are
+    looked up on `path` (the venv's bin first). Raises FileNotFoundError like exec."""
+    if not argv:
+        raise FileNotFoundError("the container has no command (the local executor cannot run "
+                                "an image's entrypoint: set command in the pod spec)")
+    first = argv[0]
+    base = os.path.basename(first)
+    if _PYTHON.match(base):
+        return [sys.executable, *argv[1:]]
+    if "/" in first and not os.path.exists(first):
+        first = base  # an image path such as /usr/local/bin/torchrun: use the local one
+    if "/" not in first:
+        found = shutil.which(first, path=path)
+        if found is None:
+            raise FileNotFoundError(f'exec: "{first}": executable file not found in $PATH')
+        first = found
+    return [first, *argv[1:]]
+
+
+def search_path(env_path: str | None) -> str:
+    """PATH for a container: the venv's bin first, then the container's (or our) PATH."""
+    rest = env_path if env_path is not None else os.environ.get("PATH", "")
+    return os.pathsep.join(p for p in (VENV_BIN, rest) if p)
+
+
+class ContainerProcess:
+    """One running container command, its output appended to a log file."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, argv: list[str], env: dict[str, str], cwd: pathlib.Path,
+                    log_path: pathlib.Path) -> ContainerProcess:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            process = await asyncio.create_subprocess_exec(
+                *argv, env=env, cwd=str(cwd), stdin=asyncio.subprocess.DEVNULL,
+                stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        return cls(process)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def wait(self) -> int:
+        """The exit code as a container runtime reports it (128 + N when killed by signal N)."""
+        code = await self.process.wait()
+        self._signal_group(signal.SIGKILL)  # what the main process left behind ends with it
+        return 128 - code if code < 0 else code
+
+    async def stop(self, grace_seconds: float) -> None:
+        """SIGTERM to the whole group, SIGKILL after the grace period (the kubelet's way)."""
+        if self.process.returncode is not None:
+            self._signal_group(signal.SIGKILL)
+            return
+        self._signal_group(signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.process.wait()), grace_seconds)
+        self._signal_group(signal.SIGKILL)
+        await self.process.wait()
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)
