@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
-import os
-import shlex
-import subprocess
-import sys
+from importlib.metadata import entry_points
 
 import pytest
-from kopf.cli import run as kopf_run
+from kubetune import cli
+from kubetune.operator import runner
 from kubetune.operator.settings import _PARSERS, Settings
 
 from .chart import VARIANTS, render
@@ -40,13 +39,10 @@ def test_platform_defaults_reach_the_operator():
     assert settings.pod_env == {"HF_HUB_OFFLINE": "1"}
 
 
-def test_watched_namespaces_reach_kopf_and_the_settings():
+def test_watched_namespaces_reach_the_settings():
     rendered = render(VARIANTS["namespaced"])
     assert Settings.from_env(rendered.env()).watch_namespaces == ("team-a", "team-b")
-    args = rendered.operator_container()["args"]
-    assert "--namespace=team-a" in args and "--namespace=team-b" in args
-    assert "--all-namespaces" not in args
-    assert "--all-namespaces" in render().operator_container()["args"]
+    assert Settings.from_env(render().env()).watch_namespaces == ()
 
 
 def test_ports_agree_between_settings_container_service_and_probes():
@@ -56,7 +52,6 @@ def test_ports_agree_between_settings_container_service_and_probes():
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"metrics": settings.metrics_port, "health": settings.health_port} == {
         "metrics": 9090, "health": 9091}
-    assert "--liveness=http://0.0.0.0:9091/healthz" in container["args"]
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
     service_port = rendered.one("Service")["spec"]["ports"][0]
@@ -68,7 +63,6 @@ def test_one_replica_runs_standalone_and_is_recreated():
     deployment = rendered.deployment()
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
-    assert "--standalone" in rendered.operator_container()["args"]
     assert rendered.env()["KUBETUNE_PEERING_NAME"] == ""
     kinds = {m["kind"] for m in rendered.manifests}
     assert not kinds & {"PodDisruptionBudget", "ClusterKopfPeering", "KopfPeering"}
@@ -77,11 +71,9 @@ def test_one_replica_runs_standalone_and_is_recreated():
 def test_standby_replicas_elect_one_active_through_kopf_peering():
     rendered = render(VARIANTS["ha"])
     deployment = rendered.deployment()
-    container = rendered.operator_container()
     assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     assert rendered.env()["KUBETUNE_PEERING_NAME"] == "kubetune"
-    assert "--peering=kubetune" in container["args"] and "--standalone" not in container["args"]
     assert rendered.one("ClusterKopfPeering")["metadata"]["name"] == "kubetune"
     crds = {c["metadata"]["name"] for c in rendered.of_kind("CustomResourceDefinition")}
     assert {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"} <= crds
@@ -98,37 +90,60 @@ def test_namespaced_standby_replicas_peer_in_each_watched_namespace():
     assert not rendered.of_kind("ClusterKopfPeering")
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_kopf_accepts_the_arguments(variant):
-    args = render(VARIANTS[variant]).operator_container()["args"]
-    context = kopf_run.make_context("run", [*args, "--priority=7"])
-    assert context.params["modules"] == ("kubetune.operator",)
-    assert context.params["clusterwide"] != bool(context.params["namespaces"])
-    assert bool(context.params["standalone"]) != bool(context.params["peering_name"])
-
-
-def test_each_standby_replica_draws_its_own_priority(tmp_path):
-    """kopf pauses all operators of equal priority: the HA command must draw one per pod."""
-    container = render(VARIANTS["ha"]).operator_container()
-    fake_kopf = tmp_path / "kopf"
-    fake_kopf.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
-    fake_kopf.chmod(0o755)
-    (tmp_path / "python").symlink_to(sys.executable)
-    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}"}
-
-    def launch() -> list[str]:
-        command = [*container["command"], *container["args"]]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-        return result.stdout.splitlines()
-
-    runs = [launch() for _ in range(3)]
-    for argv in runs:
-        assert argv[: len(container["args"]) + 1] == ["run", *container["args"]], shlex.join(argv)
-        assert argv[-1].startswith("--priority=") and int(argv[-1].split("=")[1]) > 0
-    assert len({argv[-1] for argv in runs}) > 1
-
-
 def test_env_values_are_strings_kubernetes_accepts():
     for item in render(VARIANTS["platform-defaults"]).operator_container()["env"]:
         assert isinstance(item.get("value", ""), str), item
     json.loads(render().env()["KUBETUNE_DEFAULT_TOLERATIONS"])
+
+
+def _start_operator(monkeypatch, rendered) -> Settings:
+    """Run the chart's container command through the `kubetune` CLI up to the operator."""
+    container = rendered.operator_container()
+    for name in _PARSERS:
+        monkeypatch.delenv(f"KUBETUNE_{name.upper()}", raising=False)
+    for name, value in rendered.env().items():
+        monkeypatch.setenv(name, value)
+    started: list[Settings] = []
+
+    async def run_operator(settings: Settings) -> None:
+        started.append(settings)
+
+    monkeypatch.setattr(runner, "run_operator", run_operator)
+    monkeypatch.setattr(runner, "configure_logging", lambda json_format=False: None)
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    assert container["command"][0] == "kubetune" and scripts["kubetune"] == "kubetune.cli:main"
+    assert cli.main([*container["command"][1:], *container["args"]]) == 0
+    return started[0]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_container_command_starts_the_operator_with_the_charts_settings(monkeypatch, variant):
+    rendered = render(VARIANTS[variant])
+    assert _start_operator(monkeypatch, rendered) == Settings.from_env(rendered.env())
+
+
+@pytest.mark.parametrize(("variant", "clusterwide", "peering"), [
+    ("default", True, None), ("namespaced", False, None),
+    ("ha", True, "kubetune"), ("ha-namespaced", False, "kubetune"),
+])
+def test_kopf_gets_namespaces_peering_and_the_probe_endpoint(monkeypatch, variant, clusterwide, peering):
+    rendered = render(VARIANTS[variant])
+    settings = Settings.from_env(rendered.env())
+    calls: dict = {}
+
+    async def operator(**kwargs) -> None:
+        calls.update(kwargs)
+
+    monkeypatch.setattr(runner.kopf, "operator", operator)
+    monkeypatch.setattr(runner, "start_http_server", lambda port, **_: calls.setdefault("metrics", port))
+    asyncio.run(runner.run_operator(settings))
+
+    container = rendered.operator_container()
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert calls["metrics"] == ports["metrics"]
+    assert calls["liveness_endpoint"] == f"http://0.0.0.0:{ports['health']}/healthz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert calls["clusterwide"] is clusterwide
+    assert calls["namespaces"] == VARIANTS[variant].get("watchNamespaces", [])
+    assert calls["peering_name"] == peering
+    assert calls["standalone"] is (peering is None)

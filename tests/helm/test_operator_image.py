@@ -6,8 +6,6 @@ import json
 import re
 import shlex
 
-from kopf.cli import run as kopf_run
-
 from .chart import REPO_ROOT, render
 
 DOCKERFILE = REPO_ROOT / "operator" / "Dockerfile"
@@ -65,17 +63,16 @@ def test_installs_the_operator_without_the_trainer_stack():
     assert "trainer-image" not in copied
 
 
-def test_entrypoint_runs_the_kopf_operator_module():
+def test_entrypoint_runs_the_operator_like_the_chart():
     entrypoint = json.loads(next(arg for op, arg in final_stage() if op == "ENTRYPOINT"))
-    assert entrypoint in (["kopf", "run", "--module=kubetune.operator"], ["kubetune", "operator"])
     command = json.loads(next(arg for op, arg in final_stage() if op == "CMD"))
-    if entrypoint[0] == "kopf":
-        context = kopf_run.make_context("run", [*entrypoint[2:], *command])
-        assert context.params["modules"] == ("kubetune.operator",)
-        assert context.params["clusterwide"] and context.params["liveness_endpoint"]
-
-
-def test_chart_runs_the_same_module_as_the_image():
+    assert entrypoint == ["kubetune", "operator"]
     container = render().operator_container()
-    assert container["command"] == ["kopf", "run"]
-    assert container["args"][0] == "--module=kubetune.operator"
+    assert container["command"] == entrypoint
+    assert container["args"] == command  # the chart's default log format is the image's
+
+
+def test_image_exposes_the_default_ports():
+    exposed = {int(port) for op, arg in final_stage() if op == "EXPOSE" for port in arg.split()}
+    ports = {p["containerPort"] for p in render().operator_container()["ports"]}
+    assert exposed == ports == {8080, 8081}

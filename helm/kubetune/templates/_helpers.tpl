@@ -105,25 +105,3 @@ are watched; cluster-scoped ones only to the ClusterRole.
   resources: ["clusterkopfpeerings"]
   verbs: ["get", "list", "watch", "patch"]
 {{- end }}
-
-{{/* kopf's command-line arguments: module, probes, namespaces, peering. */}}
-{{- define "kubetune.operatorArgs" -}}
-- --module=kubetune.operator
-- --liveness=http://0.0.0.0:{{ .Values.operator.healthPort }}/healthz
-- --log-format={{ .Values.operator.logFormat }}
-{{- if .Values.operator.verbose }}
-- --verbose
-{{- end }}
-{{- if .Values.watchNamespaces }}
-{{- range .Values.watchNamespaces }}
-- --namespace={{ . }}
-{{- end }}
-{{- else }}
-- --all-namespaces
-{{- end }}
-{{- if gt (int .Values.replicaCount) 1 }}
-- --peering={{ .Values.peering.name }}
-{{- else }}
-- --standalone
-{{- end }}
-{{- end }}
