@@ -50,6 +50,12 @@ def test_crds_can_be_left_out():
     assert not ha.of_kind("CustomResourceDefinition") and ha.of_kind("ClusterKopfPeering")
 
 
+def test_kopf_peering_crds_can_be_left_to_another_kopf_operator():
+    names = {crd["metadata"]["name"] for crd in render(
+        {"replicaCount": 2, "peering": {"crds": False}}).of_kind("CustomResourceDefinition")}
+    assert names == {yaml.safe_load(path.read_text())["metadata"]["name"] for path in SOURCES.values()}
+
+
 def test_template_braces_in_a_description_stay_literal():
     sync = _sync_module()
     text = "kind: CustomResourceDefinition\nmetadata:\n  name: x\ndescription: a {{ b }}\n"
