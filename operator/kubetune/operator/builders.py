@@ -7,7 +7,6 @@ operator can find it again after a restart.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -61,7 +60,7 @@ def config_map(kind: str, body: dict[str, Any], config: TrainerConfig | EvalConf
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(config_map_name(body["metadata"]["name"]), kind, body, component),
-        "data": {CONFIG_FILE: config.model_dump_json(by_alias=True, indent=2)},
+        "data": {CONFIG_FILE: config.model_dump_json(by_alias=True, exclude_none=True, indent=2)},
     }
 
 
@@ -192,7 +191,7 @@ def _pod_failure_policy() -> dict[str, Any]:
             {"action": "FailJob", "onExitCodes": {
                 "containerName": CONTAINER, "operator": "In", "values": [INVALID_INPUT_EXIT_CODE]}},
             # Preemption and eviction are not the trainer's fault: retry without counting.
-            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
         ]
     }
 
@@ -327,7 +326,3 @@ def _claims_of(spec: FinetuneJobSpec) -> list[str]:
 
 def _output_claims(uri: str | None) -> set[str]:
     return set(_claims([uri]))
-
-
-def config_json(config: TrainerConfig | EvalConfig) -> dict[str, Any]:
-    return json.loads(config.model_dump_json(by_alias=True))

@@ -128,7 +128,7 @@ async def reconcile(state: OperatorState, kind: str, key: Key) -> None:
     lock_key = (kind, *key)
     async with state.locks[lock_key]:
         try:
-            before = state.current_status(kind, key).get("phase")
+            before = state.current_status(kind, key)
             await (sync_finetune if kind == "FinetuneJob" else sync_eval)(state, key)
             state.retries.pop(lock_key, None)
         except Exception:
@@ -139,8 +139,8 @@ async def reconcile(state: OperatorState, kind: str, key: Key) -> None:
             log.exception("reconcile of %s %s/%s failed; retrying in %.1fs", kind, *key, delay)
             _later(state, delay, kind, key)
             return
-    if kind == "FinetuneJob" and state.current_status(kind, key).get("phase") != before:
-        # EvalJobs waiting on this FinetuneJob see its new phase.
+    if kind == "FinetuneJob" and state.current_status(kind, key) != before:
+        # EvalJobs waiting on this FinetuneJob see its new phase and result.
         for eval_key in eval_jobs_waiting_on(state, *key):
             _later(state, 0, "EvalJob", eval_key)
 

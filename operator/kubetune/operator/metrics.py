@@ -6,6 +6,8 @@ so a long-running operator does not grow without bound.
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 DURATION_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
@@ -96,10 +98,8 @@ class Metrics:
 
 
 def _remove(metric, *labels: str) -> None:
-    try:
+    with contextlib.suppress(KeyError):  # never set: nothing to remove
         metric.remove(*labels)
-    except KeyError:
-        pass
 
 
 def _label_sets(metric) -> list[tuple[str, ...]]:

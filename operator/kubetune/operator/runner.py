@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 
 import kopf
@@ -34,6 +35,8 @@ async def run_operator(settings: Settings, *, memo: dict | None = None,
         namespaces=list(settings.watch_namespaces),
         standalone=not settings.peering_name,
         peering_name=settings.peering_name or None,
+        # kopf pauses every replica when peers share a priority: give each its own.
+        priority=random.randint(1, 2**31 - 1) if settings.peering_name else 0,
         liveness_endpoint=liveness,
         memo=kopf.Memo(memo),
         settings=kopf_settings,

@@ -205,30 +205,18 @@ def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | N
         state, reason, message = o.ABSENT, c.WAITING_FOR_MODEL, waiting
     else:
         state, reason, message = run.state, run.reason, run.message
-    results, passed = _eval_results(run.summary, thresholds) if state == o.SUCCEEDED else ([], None)
-    if state == o.SUCCEEDED:
-        if not thresholds:
-            passed_cond = c.condition(c.PASSED, True, c.NO_THRESHOLDS, "no thresholds set")
-        else:
-            failing = [r["name"] for r in results if r.get("passed") is False]
-            missing = [m for m in thresholds if m not in {r["name"] for r in results}]
-            ok = not failing and not missing
-            text = ("all thresholds hold" if ok else
-                    "below threshold: " + ", ".join(failing + [f"{m} (not computed)" for m in missing]))
-            passed_cond = c.condition(c.PASSED, ok, c.THRESHOLDS_MET if ok else c.THRESHOLDS_NOT_MET,
-                                      text)
-    else:
-        passed_cond = c.condition(c.PASSED, None if state != o.FAILED else False,
-                                  reason if state == o.FAILED else c.IN_PROGRESS)
+    succeeded, failed, running = state == o.SUCCEEDED, state == o.FAILED, state == o.RUNNING
+    results = _eval_results(run.summary, thresholds) if succeeded else []
     new_conditions = [
         c.condition(c.VALIDATED, True, c.SPEC_VALID),
-        c.condition(c.RUNNING, state == o.RUNNING,
-                    c.PODS_RUNNING if state == o.RUNNING else reason, "" if state == o.RUNNING else message),
-        c.condition(c.SUCCEEDED, state == o.SUCCEEDED,
-                    c.COMPLETED if state == o.SUCCEEDED else (reason if state == o.FAILED else c.IN_PROGRESS)),
-        c.condition(c.FAILED, state == o.FAILED, reason if state == o.FAILED else c.IN_PROGRESS,
-                    message if state == o.FAILED else ""),
-        passed_cond,
+        c.condition(c.RUNNING, running, c.PODS_RUNNING if running else reason,
+                    "" if running else message),
+        c.condition(c.SUCCEEDED, succeeded,
+                    c.COMPLETED if succeeded else reason if failed else c.IN_PROGRESS),
+        c.condition(c.FAILED, failed, reason if failed else c.IN_PROGRESS,
+                    message if failed else ""),
+        _passed_condition(results, thresholds) if succeeded else
+        c.condition(c.PASSED, False if failed else None, reason if failed else c.IN_PROGRESS),
     ]
     status: dict[str, Any] = {
         "observedGeneration": generation,
@@ -237,24 +225,35 @@ def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | N
                                          generation=generation),
         "jobName": None if state == o.ABSENT or model_failed else job_name,
         "task": task,
+        "failure": {"reason": reason, "message": message[:4096], "hint": run.hint}
+        if failed else None,
     }
-    if run.start_time and not waiting:
+    if not waiting:
         status["startTime"] = run.start_time
-    if run.completion_time and not waiting:
         status["completionTime"] = run.completion_time
-    if state == o.SUCCEEDED:
+    if succeeded:
         summary = run.summary
-        status["samples"] = summary.get("samples")
-        status["results"] = results
-        status["errorAnalysis"] = _error_analysis(summary.get("errorAnalysis") or {})
-        if summary.get("reportUri"):
-            status["reportUri"] = summary["reportUri"]
-    status["failure"] = ({"reason": reason, "message": message[:4096], "hint": run.hint}
-                         if state == o.FAILED else None)
+        status.update(samples=summary.get("samples"), results=results,
+                      errorAnalysis=_error_analysis(summary.get("errorAnalysis") or {}),
+                      reportUri=summary.get("reportUri"))
     return {k: v for k, v in status.items() if v is not None or k == "failure"}
 
 
-def _eval_results(summary: dict[str, Any], thresholds: dict[str, float]):
+def _passed_condition(results: list[dict[str, Any]], thresholds: dict[str, float]) -> dict:
+    """Passed: every threshold holds (and was computed)."""
+    if not thresholds:
+        return c.condition(c.PASSED, True, c.NO_THRESHOLDS, "no thresholds set")
+    computed = {r["name"] for r in results}
+    failing = [r["name"] for r in results if r.get("passed") is False]
+    failing += [f"{m} (not computed)" for m in thresholds if m not in computed]
+    if failing:
+        return c.condition(c.PASSED, False, c.THRESHOLDS_NOT_MET,
+                           "below threshold: " + ", ".join(failing))
+    return c.condition(c.PASSED, True, c.THRESHOLDS_MET, "all thresholds hold")
+
+
+def _eval_results(summary: dict[str, Any], thresholds: dict[str, float]) -> list[dict[str, Any]]:
+    """status.results from the evaluator's summary: typed numbers, delta, threshold verdicts."""
     results = []
     for item in summary.get("results") or []:
         name, value = item.get("name"), item.get("value")
@@ -269,7 +268,7 @@ def _eval_results(summary: dict[str, Any], thresholds: dict[str, float]):
             entry["threshold"] = thresholds[name]
             entry["passed"] = threshold_holds(name, value, thresholds[name])
         results.append(entry)
-    return results, all(r.get("passed", True) for r in results)
+    return results
 
 
 def _error_analysis(summary: dict[str, Any]) -> dict[str, Any]:

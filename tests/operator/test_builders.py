@@ -1,0 +1,118 @@
+"""The pure builders: what the Job, Service and pods look like for a given spec."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from kubetune.api import FinetuneJobSpec
+from kubetune.operator import builders
+from kubetune.operator.settings import Settings
+
+from .cluster import FINETUNE_JOB
+
+BODY = {**copy.deepcopy(FINETUNE_JOB),
+        "metadata": {"name": "router", "namespace": "team-a", "uid": "u-1"}}
+
+
+def build(settings: Settings | None = None, **spec_changes) -> dict:
+    spec = copy.deepcopy(BODY["spec"])
+    for path, value in spec_changes.items():
+        node = spec
+        *parents, last = path.split("__")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return builders.training_job(BODY, FinetuneJobSpec.model_validate(spec),
+                                 settings or Settings())
+
+
+def test_single_node_job_is_not_indexed_and_has_no_rendezvous():
+    job = build()
+    assert "completionMode" not in job["spec"]
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--main_process_ip" not in command
+    assert "subdomain" not in job["spec"]["template"]["spec"]
+
+
+def test_multi_node_job_is_indexed_behind_a_headless_service():
+    job = build(resources__nodes=2, resources__gpus=4)
+    spec = job["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 2, 2)
+    pod = spec["template"]["spec"]
+    assert pod["subdomain"] == "router-train"
+    command = pod["containers"][0]["command"]
+    assert command[command.index("--main_process_ip") + 1] == "router-train-0.router-train"
+    assert command[command.index("--machine_rank") + 1] == "$(JOB_COMPLETION_INDEX)"
+    assert command[command.index("--num_processes") + 1] == "8"
+    service = builders.headless_service(BODY)
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"] == {"batch.kubernetes.io/job-name": "router-train"}
+
+
+def test_gpus_become_limits_of_the_configured_resource_and_get_platform_placement():
+    settings = Settings(default_node_selector={"pool": "gpu"},
+                        default_tolerations=({"key": "nvidia.com/gpu", "operator": "Exists"},))
+    job = build(settings, resources__gpus=2, resources__gpuResourceName="amd.com/gpu",
+                resources__memory="64Gi", resources__nodeSelector={"zone": "a"})
+    pod = job["spec"]["template"]["spec"]
+    limits = pod["containers"][0]["resources"]["limits"]
+    assert limits == {"amd.com/gpu": "2", "memory": "64Gi"}
+    assert pod["nodeSelector"] == {"pool": "gpu", "zone": "a"}
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists"}]
+
+
+def test_cpu_jobs_get_no_gpu_placement_defaults():
+    settings = Settings(default_node_selector={"pool": "gpu"})
+    pod = build(settings)["spec"]["template"]["spec"]
+    assert "nodeSelector" not in pod
+    assert "nvidia.com/gpu" not in pod["containers"][0]["resources"]["limits"]
+
+
+def test_job_carries_retry_deadline_ttl_and_queue():
+    job = build(backoffLimit=4, activeDeadlineSeconds=3600, ttlSecondsAfterFinished=60,
+                queueName="gpu-queue")
+    spec = job["spec"]
+    assert (spec["backoffLimit"], spec["activeDeadlineSeconds"], spec["ttlSecondsAfterFinished"]) == (
+        4, 3600, 60)
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue"
+    assert spec["suspend"] is True
+    rule = spec["podFailurePolicy"]["rules"][0]
+    assert rule["action"] == "FailJob" and rule["onExitCodes"]["values"] == [2]
+
+
+def test_default_queue_applies_when_the_job_names_none():
+    job = build(Settings(default_queue_name="team-queue"))
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-queue"
+
+
+def test_restricted_pod_security_and_secrets_only_as_env_from():
+    pod = build()["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
+    assert not any("secretKeyRef" in str(e) for e in container["env"])
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {"/etc/kubetune", "/dev/shm", "/tmp", "/mnt/pvc/data", "/mnt/pvc/models"} <= mounts
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KUBETUNE_PVC_PATH_DATA"] == "/mnt/pvc/data"
+    assert env["KUBETUNE_TERMINATION_LOG"] == container["terminationMessagePath"]
+
+
+def test_config_map_holds_the_resolved_trainer_config():
+    from kubetune.api import trainer_config_for
+
+    spec = FinetuneJobSpec.model_validate(BODY["spec"])
+    config_map = builders.config_map("FinetuneJob", BODY, trainer_config_for("router", "team-a", spec))
+    assert config_map["metadata"]["name"] == "router-config"
+    assert '"learningRate": 0.0002' in config_map["data"]["config.json"]
+    assert config_map["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+
+
+@pytest.mark.parametrize("claim", ["data", "my.claim-2"])
+def test_pvc_env_names_are_valid_env_var_names(claim):
+    import re
+
+    assert re.fullmatch(r"[A-Z_][A-Z0-9_]*", builders.pvc_path_env(claim))

@@ -1,0 +1,126 @@
+"""Each failure class becomes a condition reason with a hint users can act on."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from .cluster import FINETUNE_JOB, condition, wait_for
+
+
+def _running(api) -> str:
+    api.create(FINETUNE_JOB)
+    wait_for(lambda: api.raw_job("router-train"))
+    return api.start_pod("router-train")
+
+
+def _failed_status(api, reason: str) -> dict:
+    return api.wait_condition("FinetuneJob", "router", "Failed", "True", reason)
+
+
+def test_oom_killed(api, operator):
+    pod = _running(api)
+    api.end_pod(pod, exit_code=137, reason="OOMKilled")
+    api.finish_job("router-train", type_="Failed", reason="BackoffLimitExceeded", succeeded=0,
+                   failed=3)
+    status = _failed_status(api, "OOMKilled")
+    assert status["phase"] == "Failed"
+    assert "gradientCheckpointing" in status["failure"]["hint"]
+
+
+@pytest.mark.parametrize("reason", ["InvalidDataset", "ModelNotFound"])
+def test_bad_input_reported_by_the_trainer(api, operator, reason):
+    pod = _running(api)
+    message = "no usable rows: line 3 malformed JSON; line 7 missing field 'label'"
+    api.end_pod(pod, exit_code=2, message={"phase": "Failed", "reason": reason, "message": message})
+    api.finish_job("router-train", type_="Failed", reason="PodFailurePolicy", succeeded=0, failed=1)
+    status = _failed_status(api, reason)
+    assert status["failure"]["message"] == message
+    assert condition({"status": status}, "Failed")["message"] == message
+    events = wait_for(lambda: [e for e in api.events("router") if e["reason"] == reason])
+    assert events[0]["type"] == "Warning"
+
+
+def test_deadline_exceeded(api, operator):
+    _running(api)
+    api.finish_job("router-train", type_="Failed", reason="DeadlineExceeded", succeeded=0)
+    assert "activeDeadlineSeconds" in _failed_status(api, "DeadlineExceeded")["failure"]["hint"]
+
+
+def test_backoff_limit_exceeded_after_retries(api, operator):
+    first = _running(api)
+    api.end_pod(first, exit_code=1, message="Traceback ...\nRuntimeError: NCCL timeout")
+    second = api.start_pod("router-train", suffix="b")
+    status = api.wait_status("FinetuneJob", "router", lambda s: s.get("attempts") == 2)
+    assert status["phase"] == "Running"  # a retry is running, not failed
+    api.end_pod(second, exit_code=1, message="Traceback ...\nRuntimeError: NCCL timeout")
+    api.finish_job("router-train", type_="Failed", reason="BackoffLimitExceeded", succeeded=0,
+                   failed=2)
+    status = _failed_status(api, "BackoffLimitExceeded")
+    assert "NCCL timeout" in status["failure"]["message"]
+
+
+def test_trainer_error_without_a_job_reason(api, operator):
+    pod = _running(api)
+    api.end_pod(pod, exit_code=1, message={"phase": "Failed", "reason": "TrainerError",
+                                           "message": "CUDA error: device-side assert"})
+    api.finish_job("router-train", type_="Failed", reason="", succeeded=0, failed=1)
+    assert _failed_status(api, "TrainerError")["failure"]["message"] == (
+        "CUDA error: device-side assert")
+
+
+@pytest.mark.parametrize(("pod_status", "reason"), [
+    ({"phase": "Pending", "containerStatuses": [{
+        "name": "trainer", "ready": False, "restartCount": 0, "image": "x", "imageID": "",
+        "state": {"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}}]},
+     "ImagePullFailed"),
+    ({"phase": "Pending", "conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]},
+     "Unschedulable"),
+    ({"phase": "Pending", "containerStatuses": [{
+        "name": "trainer", "ready": False, "restartCount": 0, "image": "x", "imageID": "",
+        "state": {"waiting": {"reason": "CreateContainerConfigError",
+                              "message": 'secret "s3-creds" not found'}}}]},
+     "SecretNotFound"),
+    ({"phase": "Pending", "conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": 'persistentvolumeclaim "data" not found'}]},
+     "PersistentVolumeClaimNotFound"),
+], ids=["image-pull", "unschedulable", "missing-secret", "missing-pvc"])
+def test_pods_that_cannot_start_say_why(api, operator, pod_status, reason):
+    pod = _running(api)
+    api.set_pod_status(pod, {**pod_status, "podIP": None})
+    api.set_job_status("router-train", {"active": 1})
+    status = api.wait_condition("FinetuneJob", "router", "Running", "False", reason)
+    assert status["phase"] == "Pending"  # not terminal: fixing the cause lets it start
+    assert status["failure"]["reason"] == reason and status["failure"]["hint"]
+
+
+def test_invalid_spec_is_failed_without_children(api, operator):
+    doc = copy.deepcopy(FINETUNE_JOB)
+    doc["spec"]["hyperparameters"]["learningRate"] = -1  # the emulator enforces no schema
+    api.create(doc)
+    status = _failed_status(api, "InvalidSpec")
+    validated = condition({"status": status}, "Validated")
+    assert validated["status"] == "False"
+    assert "spec.hyperparameters.learningRate: must be > 0" in validated["message"]
+    assert api.jobs() == []
+    events = wait_for(lambda: [e for e in api.events("router") if e["reason"] == "InvalidSpec"])
+    assert events[0]["type"] == "Warning"
+
+
+def test_disallowed_uri_scheme_is_an_invalid_spec(api, operator_settings, kubeconfig):
+    from dataclasses import replace
+
+    from .conftest import OperatorControl
+
+    control = OperatorControl(replace(operator_settings, allowed_uri_schemes=("hf", "s3")),
+                              kubeconfig, None).start()
+    try:
+        api.create(FINETUNE_JOB)
+        status = _failed_status(api, "InvalidSpec")
+        assert "spec.dataset.uri: scheme pvc:// is not allowed" in status["failure"]["message"]
+    finally:
+        control.stop()

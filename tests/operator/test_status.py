@@ -1,0 +1,75 @@
+"""The pure status functions: conditions, transitions and totals that never go backwards."""
+
+from kubetune.operator import conditions as c
+from kubetune.operator import observe as o
+from kubetune.operator.status import Fit, finetune_status, progress_changed, progress_from_report
+
+UNKNOWN_FIT = Fit(None, "Unknown", "")
+
+
+def status(old=None, run=None, **kw):
+    return finetune_status(generation=1, old=old or {}, fit=kw.pop("fit", UNKNOWN_FIT),
+                           blocked=kw.pop("blocked", False),
+                           run=run or o.RunObservation(o.STARTING, c.PODS_STARTING),
+                           suspend_requested=kw.pop("suspend", False), eval_job_name=None,
+                           gpus_per_pod=kw.pop("gpus", 1), now=kw.pop("now", "T1"),
+                           job_name="x-train")
+
+
+def test_transition_time_is_kept_while_the_status_stays():
+    first = status(now="T1")
+    second = status(old=first, run=o.RunObservation(o.RUNNING, c.PODS_RUNNING), now="T2")
+    times = {x["type"]: x["lastTransitionTime"] for x in second["conditions"]}
+    assert times["Validated"] == "T1"
+    assert times["Running"] == "T2"
+
+
+def test_gpu_seconds_and_attempts_never_go_down_when_old_pods_are_gone():
+    old = {"gpuSeconds": 500.0, "attempts": 3}
+    new = status(old=old, run=o.RunObservation(o.RUNNING, c.PODS_RUNNING, attempts=1,
+                                               pod_seconds=10), gpus=4)
+    assert (new["gpuSeconds"], new["attempts"]) == (500.0, 3)
+    grown = status(old=old, run=o.RunObservation(o.RUNNING, c.PODS_RUNNING, pod_seconds=200), gpus=4)
+    assert grown["gpuSeconds"] == 800.0
+
+
+def test_does_not_fit_blocks_with_what_would_fit():
+    fit = Fit(False, c.DOES_NOT_FIT, "needs ~95.2 GiB; would fit: method lora (~18.1 GiB)")
+    new = status(fit=fit, blocked=True, run=o.RunObservation(o.ABSENT, c.PENDING))
+    assert new["phase"] == "Failed" and new["jobName"] is None
+    assert new["failure"]["reason"] == "DoesNotFit"
+    assert "would fit" in new["failure"]["message"]
+    assert "skip-fit-check" in new["failure"]["hint"]
+
+
+def test_suspend_requested_wins_over_a_running_job():
+    new = status(run=o.RunObservation(o.RUNNING, c.PODS_RUNNING), suspend=True)
+    assert new["phase"] == "Suspended"
+
+
+def test_progress_from_report_computes_percent_and_ignores_unknown_keys():
+    progress = progress_from_report({"step": 30, "totalSteps": 120, "trainLoss": 0.123456789,
+                                     "secret": "x"}, "T")
+    assert progress == {"step": 30, "totalSteps": 120, "percent": 25, "trainLoss": 0.1235,
+                        "lastUpdateTime": "T"}
+    assert not progress_changed(progress, {**progress, "lastUpdateTime": "later"})
+    assert progress_changed(progress, {**progress, "step": 31})
+
+
+def test_observe_reads_the_newest_rank0_termination_message():
+    pods = [
+        _pod("a", "2026-01-01T00:00:00Z", '{"reason": "TrainerError", "message": "first"}'),
+        _pod("b", "2026-01-01T00:05:00Z", '{"reason": "InvalidDataset", "message": "line 3"}'),
+    ]
+    job = {"spec": {}, "status": {"conditions": [{"type": "Failed", "status": "True",
+                                                  "reason": "PodFailurePolicy"}]}}
+    run = o.observe_run(job, pods)
+    assert (run.state, run.reason, run.message, run.attempts) == (
+        o.FAILED, "InvalidDataset", "line 3", 2)
+
+
+def _pod(name, created, message):
+    return {"metadata": {"name": name, "creationTimestamp": created,
+                         "labels": {"batch.kubernetes.io/job-completion-index": "0"}},
+            "status": {"phase": "Failed", "containerStatuses": [{"state": {"terminated": {
+                "exitCode": 2, "message": message}}}]}}
