@@ -38,7 +38,8 @@ def resolve_targets(layout: ModelLayout, target_modules: Sequence[str]) -> set[s
         return targets
     if targets != {ALL_LINEAR}:
         raise UnknownTargetModules(f"{ALL_LINEAR!r} cannot be combined with other module names")
-    names = {m.base_name for m in layout.linears}
+    # Names found only inside the saved head could never be adapted: leave them out.
+    names = {m.base_name for m in layout.linears if not _saved_module(layout, m.name)}
     if layout.head is not None:
         names.discard(layout.head)  # peft drops the output layer's own name
     for weight in layout.weights:
