@@ -1,0 +1,67 @@
+"""The fit check at admission: status.plan, DoesNotFit blocks the Job unless skipped."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from .cluster import FINETUNE_JOB, condition, wait_for
+
+# Llama-3-8B's published config: 8,030,261,248 parameters.
+LLAMA_3_8B = {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
+              "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+              "vocab_size": 128256, "max_position_embeddings": 8192,
+              "tie_word_embeddings": False, "rms_norm_eps": 1e-5}
+
+
+@pytest.fixture
+def llama_dir(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA_3_8B))
+    return tmp_path
+
+
+def job(model_dir, method: str, gpu_memory: str, annotations: dict | None = None) -> dict:
+    doc = copy.deepcopy(FINETUNE_JOB)
+    doc["spec"]["model"] = {"uri": f"file://{model_dir}"}
+    doc["spec"]["method"] = {"type": method}
+    doc["spec"]["resources"] = {"gpus": 1, "gpuMemory": gpu_memory}
+    doc["spec"]["hyperparameters"] = {"batchSize": 2, "maxSeqLength": 2048}
+    if annotations:
+        doc["metadata"]["annotations"] = annotations
+    return doc
+
+
+def test_full_finetune_of_8b_on_80gi_does_not_fit_and_no_job_is_created(api, operator, llama_dir):
+    api.create(job(llama_dir, "full", "80Gi"))
+    status = api.wait_condition("FinetuneJob", "router", "ResourcesFit", "False", "DoesNotFit")
+    message = condition({"status": status}, "ResourcesFit")["message"]
+    assert "more than the 80 GiB per GPU" in message and "would fit: method lora" in message
+    assert status["plan"]["parameters"] == 8_030_261_248
+    assert status["plan"]["gpuMemoryBytes"] == 80 * 2**30
+    assert status["phase"] == "Failed" and status["failure"]["reason"] == "DoesNotFit"
+    assert api.jobs() == []
+
+
+def test_lora_of_8b_fits_and_runs(api, operator, llama_dir):
+    api.create(job(llama_dir, "lora", "80Gi"))
+    wait_for(lambda: api.raw_job("router-train"))
+    status = api.wait_condition("FinetuneJob", "router", "ResourcesFit", "True", "Fits")
+    assert status["plan"]["trainableParameters"] < status["plan"]["parameters"] / 100
+    assert 0 < status["plan"]["estimatedGpuMemoryBytes"] < 80 * 2**30
+
+
+def test_skip_annotation_runs_a_job_that_does_not_fit(api, operator, llama_dir):
+    api.create(job(llama_dir, "full", "80Gi", {"kubetune.io/skip-fit-check": "true"}))
+    wait_for(lambda: api.raw_job("router-train"))
+    status = api.wait_condition("FinetuneJob", "router", "ResourcesFit", "False", "DoesNotFit")
+    assert "running anyway" in condition({"status": status}, "ResourcesFit")["message"]
+    assert status["phase"] == "Pending"
+
+
+def test_unreadable_config_is_unknown_and_the_job_still_runs(api, operator, tmp_path):
+    api.create(job(tmp_path / "missing", "lora", "80Gi"))
+    wait_for(lambda: api.raw_job("router-train"))
+    status = api.wait_condition("FinetuneJob", "router", "ResourcesFit", "Unknown", "Unknown")
+    assert "config.json unavailable" in condition({"status": status}, "ResourcesFit")["message"]
