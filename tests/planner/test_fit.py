@@ -75,6 +75,7 @@ def test_when_no_single_change_fits_a_combination_is_offered(llama):
     assert len(result.alternatives) == 1
     combo = result.alternatives[0]
     assert " + " in combo.description
+    assert combo.description.count("method ") <= 1  # qlora replaces lora, not both
     assert estimate_memory(llama, combo.request).total <= parse_quantity("24Gi")
 
 

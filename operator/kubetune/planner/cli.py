@@ -168,8 +168,8 @@ def to_table(plan: JobPlan) -> str:
         f"{'ITEM':<20}{'PER GPU':>12}",
     ]
     for name, value in est.items().items():
-        lines.append(f"{name:<20}{format_gib(value, 2):>12}")
-    lines.append(f"{'total':<20}{format_gib(est.total, 2):>12}")
+        lines.append(f"{name:<20}{value / 2**30:>8.2f} GiB")
+    lines.append(f"{'total':<20}{est.total / 2**30:>8.2f} GiB")
     lines += ["", f"{fit.reason}: {fit.message}"]
     if fit.alternatives:
         lines.append("alternatives that fit:")

@@ -182,13 +182,15 @@ def _combined_changes(request: PlanRequest) -> list[_Candidate]:
             )
         )
     out: list[_Candidate] = []
-    descriptions: list[str] = []
+    # Keyed by the spec fields a step sets, so "method qlora" replaces "method lora".
+    descriptions: dict[tuple[str, ...], str] = {}
     spec_changes: dict[str, object] = {}
     fields: dict[str, object] = {}
     for description, changes, request_fields in steps:
-        descriptions.append(description)
+        descriptions[tuple(changes)] = description
         spec_changes.update(changes)
         fields.update(request_fields)
         if len(descriptions) > 1:
-            out.append((" + ".join(descriptions), dict(spec_changes), request.with_changes(**fields)))
+            text = " + ".join(descriptions.values())
+            out.append((text, dict(spec_changes), request.with_changes(**fields)))
     return out
