@@ -1,0 +1,71 @@
+"""The local cluster as a whole: in-process (`LocalCluster`) and as `kubetune local up`."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from kubetune.local import LocalCluster
+from kubetune.local.cli import READY_PREFIX
+
+from .helpers import RestApi, condition, job_manifest, wait_until
+
+
+def test_claim_given_to_the_cluster_is_prefilled_from_a_folder(tmp_path: pathlib.Path) -> None:
+    source = tmp_path / "examples"
+    (source / "data").mkdir(parents=True)
+    (source / "data" / "train.jsonl").write_text('{"text": "hi"}\n')
+    code = "import pathlib, sys; print(pathlib.Path(sys.argv[1]).read_text(), end='')"
+    with LocalCluster(tmp_path / "work", kubeconfig=tmp_path / "kubeconfig", operator=False,
+                      pvcs={"team/examples": source}, extra_pod_env={"FROM_CLUSTER": "1"}) as cluster:
+        api = RestApi(cluster.url)
+        claim = {"name": "ex", "persistentVolumeClaim": {"claimName": "examples"}}
+        job = job_manifest(
+            "reader", code, pod={"volumes": [claim]},
+            container={"volumeMounts": [{"name": "ex", "mountPath": "/mnt/pvc/examples"}],
+                       "args": ["/mnt/pvc/examples/data/train.jsonl"]})
+        job["metadata"]["namespace"] = "team"
+        api.create("/apis/batch/v1/namespaces/team/jobs", job)
+        wait_until(lambda: condition(api.get("/apis/batch/v1/namespaces/team/jobs/reader"), "Complete"),
+                   message="reader Complete")
+    [log] = (tmp_path / "work" / "pods" / "team").glob("reader-*/log")
+    assert log.read_text() == '{"text": "hi"}\n'
+
+
+@pytest.fixture
+def local_up(tmp_path: pathlib.Path):
+    command = [sys.executable, "-m", "kubetune.local", "up", "--kubeconfig", str(tmp_path / "kc"),
+               "--workdir", str(tmp_path / "work"), "--hf-home", str(tmp_path / "hf")]
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    yield process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_local_up_serves_kubectl_and_stops_on_sigterm(local_up: subprocess.Popen,
+                                                      tmp_path: pathlib.Path) -> None:
+    line = local_up.stdout.readline()  # blocks until ready (or the process died)
+    assert line.startswith(READY_PREFIX), (line, local_up.stderr.read() if local_up.poll() else "")
+    kubeconfig = line.removeprefix(READY_PREFIX).strip()
+    assert kubeconfig == str(tmp_path / "kc")
+    done = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "get", "ns", "-o", "name"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "namespace/default" in done.stdout.split()
+    crds = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "get", "crd", "-o", "name"],
+                          capture_output=True, text=True, timeout=30)
+    assert "customresourcedefinition.apiextensions.k8s.io/finetunejobs.kubetune.io" in crds.stdout
+
+    started = time.monotonic()
+    local_up.send_signal(signal.SIGTERM)
+    assert local_up.wait(timeout=10) == 0
+    # Stopping takes well under a second; the interpreter's exit adds a little on a busy machine.
+    assert time.monotonic() - started < 8
