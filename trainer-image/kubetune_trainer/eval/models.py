@@ -60,6 +60,11 @@ def inference_dtype(device: torch.device) -> torch.dtype:
 
 
 def _ready(loaded: LoadedModel, device: torch.device) -> LoadedModel:
+    if hasattr(loaded.model, "merge_and_unload"):
+        # An adapter on its base: fold the LoRA weights in once, so that each forward pass is
+        # the plain model's, without the adapter's extra matmuls in every adapted layer.
+        loaded.model = loaded.model.merge_and_unload()
+        loaded.note = loaded.note or "adapter merged into its base model in memory"
     loaded.model.to(device)
     loaded.model.eval()
     return loaded

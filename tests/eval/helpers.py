@@ -1,0 +1,97 @@
+"""Tiny models, datasets and EvalConfigs for the evaluator tests (CPU, seconds)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+ANIMALS = ("cat", "dog", "bird", "fish", "horse", "cow")
+NUMBERS = ("one", "two", "three", "four", "five", "six")
+ANSWERS = {animal: f"the {animal} is number {NUMBERS[i]}" for i, animal in enumerate(ANIMALS)}
+SPECIALS = ["<unk>", "<pad>", "<s>", "</s>"]
+
+
+def build_tokenizer(folder: Path):
+    """A word-level tokenizer over a small vocabulary, trained in well under a second."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = [" ".join(ANIMALS + NUMBERS), "the is number which one a an what ? . , !",
+              "<|user|> <|assistant|> <|system|>"]
+    tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tokenizer.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=SPECIALS))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>",
+                                   pad_token="<pad>", bos_token="<s>", eos_token="</s>")
+    fast.save_pretrained(folder)
+    return fast
+
+
+def build_tiny_llama(folder: Path, vocab_size: int, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer Llama: meaningless answers, exact arithmetic."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        bos_token_id=2, eos_token_id=3, pad_token_id=1, tie_word_embeddings=False,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+def completion_rows(count: int) -> list[dict]:
+    rows = []
+    for index in range(count):
+        animal = ANIMALS[index % len(ANIMALS)]
+        # Prompts of different lengths, so that batches need padding.
+        prompt = "which one is " + " ".join([animal] * (1 + index % 4)) + " ?"
+        rows.append({"prompt": prompt, "completion": ANSWERS[animal]})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+BASE_CONFIG = {
+    "jobName": "test-eval",
+    "namespace": "default",
+    "task": "causal-lm",
+    "model": {"uri": ""},
+    "dataset": {"uri": "", "fields": {}, "limit": 0},
+    "metrics": ["loss", "perplexity", "exactMatch", "tokenF1", "rougeL"],
+    "average": "macro",
+    "generation": {"maxNewTokens": 8, "batchSize": 4},
+    "thresholds": {},
+    "gpus": 0,
+}
+
+
+def eval_config(model_uri: str, data_uri: str, output_dir: Path | None = None,
+                **overrides) -> dict:
+    """An EvalConfig dict (wire format); `overrides` replace top-level keys."""
+    config = copy.deepcopy(BASE_CONFIG)
+    config["model"]["uri"] = model_uri
+    config["dataset"]["uri"] = data_uri
+    if output_dir is not None:
+        config["outputUri"] = f"file://{output_dir}"
+    config.update(overrides)
+    return config
+
+
+def load(config: dict):
+    from kubetune.api import EvalConfig
+
+    return EvalConfig.model_validate(config)
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(json.dumps(config))
+    return path
