@@ -112,6 +112,23 @@ def _run_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan_command(commands: argparse._SubParsersAction) -> None:
+    from .planner import cli as planner_cli
+
+    parser = commands.add_parser("plan", help=planner_cli.HELP)
+    planner_cli.add_arguments(parser)
+    parser.set_defaults(run=planner_cli.run)
+
+
+def _local_command(commands: argparse._SubParsersAction) -> None:
+    from .local import cli as local_cli
+
+    parser = commands.add_parser(
+        "local", help="run kubetune on this machine: API emulator, operator and pod executor")
+    local_cli.add_arguments(parser)
+    parser.set_defaults(run=local_cli.run)
+
+
 def _operator_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "operator", help="run the operator (configuration from KUBETUNE_* environment variables)")
@@ -136,7 +153,8 @@ def _run_operator(args: argparse.Namespace) -> int:
 
 
 _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _validate_command, _crds_command, _reference_command, _operator_command,
+    _validate_command, _crds_command, _reference_command, _plan_command, _operator_command,
+    _local_command,
 ]
 
 

@@ -52,8 +52,9 @@ def test_backoff_limit_exceeded_after_retries(api, operator):
     first = _running(api)
     api.end_pod(first, exit_code=1, message="Traceback ...\nRuntimeError: NCCL timeout")
     second = api.start_pod("router-train", suffix="b")
-    status = api.wait_status("FinetuneJob", "router", lambda s: s.get("attempts") == 2)
-    assert status["phase"] == "Running"  # a retry is running, not failed
+    # A retry is running, not failed.
+    api.wait_status("FinetuneJob", "router",
+                    lambda s: s.get("attempts") == 2 and s.get("phase") == "Running")
     api.end_pod(second, exit_code=1, message="Traceback ...\nRuntimeError: NCCL timeout")
     api.finish_job("router-train", type_="Failed", reason="BackoffLimitExceeded", succeeded=0,
                    failed=2)

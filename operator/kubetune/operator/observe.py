@@ -104,8 +104,15 @@ def _rank0_pods(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return (meta.get("labels") or {}).get(COMPLETION_INDEX) or (
             meta.get("annotations") or {}).get("batch.kubernetes.io/job-completion-index", "0")
 
-    chosen = [p for p in pods if index(p) == "0"]
-    return sorted(chosen, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+    def age(pod: dict[str, Any]) -> tuple[str, str, str]:
+        # creationTimestamp has one-second resolution: break ties by start, then by end
+        # (a pod still running sorts after one that finished in the same second).
+        terminated = _terminated(pod) or {}
+        return ((pod.get("metadata") or {}).get("creationTimestamp") or "",
+                (pod.get("status") or {}).get("startTime") or "",
+                terminated.get("finishedAt") or "~")
+
+    return sorted((p for p in pods if index(p) == "0"), key=age)
 
 
 def _newest(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
