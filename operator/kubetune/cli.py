@@ -129,6 +129,15 @@ def _local_command(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=local_cli.run)
 
 
+def _quickstart_command(commands: argparse._SubParsersAction) -> None:
+    from .local import quickstart
+
+    parser = commands.add_parser(
+        "quickstart", help="finetune and evaluate the example model end to end on this machine")
+    quickstart.add_arguments(parser)
+    parser.set_defaults(run=quickstart.run)
+
+
 def _operator_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "operator", help="run the operator (configuration from KUBETUNE_* environment variables)")
@@ -154,7 +163,7 @@ def _run_operator(args: argparse.Namespace) -> int:
 
 _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _validate_command, _crds_command, _reference_command, _plan_command, _operator_command,
-    _local_command,
+    _local_command, _quickstart_command,
 ]
 
 

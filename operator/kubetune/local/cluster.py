@@ -131,10 +131,35 @@ class LocalCluster:
         settings = replace(settings, **self.operator_settings)
         # kopf's login handler (kubetune.operator.handlers.login) reads KUBECONFIG and offers
         # no other way in: point it at our file for as long as the cluster runs.
-        self._previous_kubeconfig_env = os.environ.get("KUBECONFIG")
+        if self._previous_kubeconfig_env is _UNSET:
+            self._previous_kubeconfig_env = os.environ.get("KUBECONFIG")
         os.environ["KUBECONFIG"] = str(self.kubeconfig)
+        if self._kube is not None:
+            self._kube.close()
         self._kube = Kube(kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig)))
-        self.operator = OperatorThread(settings, memo={"kube": self._kube}).start()
+        memo = {"kube": self._kube, "fit_checker": self._fit_checker(settings)}
+        self.operator = OperatorThread(settings, memo=memo).start()
+
+    def _fit_checker(self, settings: Any) -> Any:
+        """The fit check reads config.json where the pods read models: the seeded offline
+        Hugging Face cache and the claims' folders, not the user's own cache."""
+        from kubetune.operator.fit import make_fit_checker
+        from kubetune.planner import ConfigSource
+
+        workdir = WorkDir(self.workdir)
+        claims = {claim: workdir.pvc(namespace, claim)
+                  for namespace, claim in map(_claim_key, self.pvcs)}
+        source = ConfigSource(pvc_roots=claims, timeout_seconds=settings.config_fetch_timeout_seconds)
+        if self.hf_home is not None:
+            source = ConfigSource(hf_cache=self.hf_home / "hub", offline=True, pvc_roots=claims)
+        return make_fit_checker(settings, source)
+
+    def restart_operator(self) -> None:
+        """Stop the operator and start a new one, as a crashed and rescheduled pod would be."""
+        if self.operator is not None:
+            self.operator.stop()
+            self.operator = None
+        self._start_operator()
 
     def _create_namespaces_and_claims(self) -> None:
         import kubernetes

@@ -1,0 +1,212 @@
+"""`kubetune quickstart`: the whole product on this machine, in a few minutes, on CPU.
+
+Starts a local cluster, applies `examples/quickstart/` exactly as a user would with kubectl,
+shows training progress from the FinetuneJob's status, and ends with the EvalJob's table:
+the finetuned model against its base model on a held-out test set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from .cluster import LocalCluster, find_crds_dir
+
+NAMESPACE = "default"
+EXAMPLES_CLAIM = "kubetune-examples"
+MODELS_CLAIM = "kubetune-models"
+TIMEOUT_SECONDS = 900
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path(".kubetune/quickstart"),
+                        help="where pods, claims and logs go (emptied first)")
+    parser.add_argument("--manifests", type=pathlib.Path, default=None,
+                        help="folder of manifests to apply (default: examples/quickstart)")
+
+
+def run(args: argparse.Namespace) -> int:
+    repo = find_crds_dir().parent
+    manifests = args.manifests or repo / "examples" / "quickstart"
+    workdir = args.workdir.resolve()
+    shutil.rmtree(workdir, ignore_errors=True)  # a previous run's checkpoints would resume
+    say(f"starting a local cluster in {workdir} ...")
+    cluster = LocalCluster(
+        workdir / "cluster", kubeconfig=workdir / "kubeconfig", hf_home=workdir / "huggingface",
+        pvcs={f"{NAMESPACE}/{EXAMPLES_CLAIM}": repo / "examples",
+              f"{NAMESPACE}/{MODELS_CLAIM}": None})
+    with cluster:
+        say(f"ready: KUBECONFIG={cluster.kubeconfig}")
+        api = Api(cluster.kubeconfig)
+        names = api.apply_folder(manifests)
+        say("applied " + ", ".join(f"{kind}/{name}" for kind, name in names))
+        finetune = next(name for kind, name in names if kind == "FinetuneJob")
+        status = follow_training(api, finetune)
+        if status.get("phase") != "Succeeded":
+            return report_failure("FinetuneJob", finetune, status)
+        evaluation = follow_evaluation(api, status.get("evalJobName"))
+        if evaluation.get("phase") != "Succeeded":
+            return report_failure("EvalJob", status.get("evalJobName"), evaluation)
+        print_results(evaluation, status, cluster.workdir)
+        return 0 if beats_baseline(evaluation) else 1
+
+
+class Api:
+    """The few client calls a user's kubectl would make."""
+
+    def __init__(self, kubeconfig: pathlib.Path) -> None:
+        import kubernetes
+
+        self.client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+        self.custom = kubernetes.client.CustomObjectsApi(self.client)
+
+    def apply_folder(self, folder: pathlib.Path) -> list[tuple[str, str]]:
+        applied = []
+        for path in sorted(folder.glob("*.yaml")):
+            for doc in yaml.safe_load_all(path.read_text()):
+                if doc:
+                    group, version = doc["apiVersion"].split("/")
+                    plural = doc["kind"].lower() + "s"
+                    namespace = doc["metadata"].get("namespace", NAMESPACE)
+                    self.custom.create_namespaced_custom_object(group, version, namespace,
+                                                                plural, doc)
+                    applied.append((doc["kind"], doc["metadata"]["name"]))
+        return applied
+
+    def status(self, kind: str, name: str) -> dict[str, Any]:
+        obj = self.custom.get_namespaced_custom_object(
+            "kubetune.io", "v1alpha1", NAMESPACE, kind.lower() + "s", name)
+        return obj.get("status") or {}
+
+
+def follow_training(api: Api, name: str) -> dict[str, Any]:
+    say(f"training FinetuneJob/{name} (kubectl get ftj {name} -w shows the same)")
+    bar = ProgressBar()
+    status = wait(lambda: api.status("FinetuneJob", name), _finished, bar.update)
+    bar.done()
+    return status
+
+
+def follow_evaluation(api: Api, name: str | None) -> dict[str, Any]:
+    if not name:
+        return {}
+    say(f"evaluating EvalJob/{name} against the base model ...")
+    return wait(lambda: api.status("EvalJob", name), _finished, lambda s: None)
+
+
+def _finished(status: dict[str, Any]) -> bool:
+    return status.get("phase") in ("Succeeded", "Failed")
+
+
+def wait(read: Callable[[], dict], done: Callable[[dict], bool],
+         show: Callable[[dict], None]) -> dict[str, Any]:
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = read()
+        show(status)
+        if done(status):
+            return status
+        time.sleep(0.5)
+    return status
+
+
+class ProgressBar:
+    """One line, redrawn in place on a terminal; a line per 10% otherwise (CI logs)."""
+
+    WIDTH = 30
+
+    def __init__(self) -> None:
+        self.tty = sys.stdout.isatty()
+        self.last_decile = -1
+        self.last_line = ""
+
+    def update(self, status: dict[str, Any]) -> None:
+        progress = status.get("progress") or {}
+        percent = progress.get("percent")
+        if percent is None:
+            line = f"  {status.get('phase') or 'Pending'}: {_condition_reason(status)}"
+        else:
+            filled = int(self.WIDTH * percent / 100)
+            line = (f"  [{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:3d}%  "
+                    f"step {progress.get('step')}/{progress.get('totalSteps')}  "
+                    f"loss {_num(progress.get('trainLoss'))}  "
+                    f"eval loss {_num(progress.get('evalLoss'))}  "
+                    f"ETA {progress.get('etaSeconds', '?')}s")
+        if line == self.last_line:
+            return
+        decile = (percent or 0) // 10
+        if self.tty:
+            print("\r" + line.ljust(100), end="", flush=True)
+        elif decile != self.last_decile or percent is None:
+            print(line, flush=True)
+        self.last_line, self.last_decile = line, decile
+
+    def done(self) -> None:
+        if self.tty:
+            print(flush=True)
+
+
+def _condition_reason(status: dict[str, Any]) -> str:
+    running = next((c for c in status.get("conditions", []) if c["type"] == "Running"), {})
+    return running.get("reason", "waiting")
+
+
+def _num(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "-"
+
+
+def print_results(evaluation: dict[str, Any], training: dict[str, Any],
+                  workdir: pathlib.Path) -> None:
+    rows = evaluation.get("results", [])
+    print()
+    print(f"EvalJob results on {evaluation.get('samples')} held-out messages "
+          f"(finetuned MiniLM vs. its base model):")
+    print(f"  {'metric':<12}{'finetuned':>12}{'baseline':>12}{'delta':>12}")
+    for row in rows:
+        print(f"  {row['name']:<12}{_num(row.get('value')):>12}{_num(row.get('baseline')):>12}"
+              f"{_num(row.get('delta')):>12}")
+    passed = next((c for c in evaluation.get("conditions", []) if c["type"] == "Passed"), {})
+    print(f"  Passed: {passed.get('status')} ({passed.get('message', '')})")
+    confusion = (evaluation.get("errorAnalysis") or {}).get("confusion") or []
+    if confusion:
+        print("  most confused: " + "; ".join(
+            f"{c['label']} -> {c['predicted']} ({c['count']})" for c in confusion[:3]))
+    claims = workdir / "pvcs" / NAMESPACE
+    result = training.get("result") or {}
+    print()
+    print("Artifacts (pvc://CLAIM/PATH is the folder <workdir>/pvcs/default/CLAIM/PATH here):")
+    for label, uri in (("adapter", result.get("adapterUri")), ("merged model", result.get("modelUri")),
+                       ("eval report", evaluation.get("reportUri"))):
+        if uri:
+            print(f"  {label:<13}{uri}  ({_local_path(uri, claims)})")
+    print(f"  pod logs     {workdir / 'pods' / NAMESPACE}")
+
+
+def _local_path(uri: str, claims: pathlib.Path) -> pathlib.Path | str:
+    if uri.startswith("pvc://"):
+        return claims / uri.removeprefix("pvc://")
+    return uri
+
+
+def beats_baseline(evaluation: dict[str, Any]) -> bool:
+    f1 = next((r for r in evaluation.get("results", []) if r["name"] == "f1"), {})
+    return f1.get("value", 0) > (f1.get("baseline") or 0)
+
+
+def report_failure(kind: str, name: str | None, status: dict[str, Any]) -> int:
+    failure = status.get("failure") or {}
+    print(f"\n{kind}/{name} did not succeed: {failure.get('reason', status.get('phase'))}: "
+          f"{failure.get('message', '')}\n  hint: {failure.get('hint', '')}", file=sys.stderr)
+    return 1
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
