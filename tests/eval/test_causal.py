@@ -70,7 +70,7 @@ def test_batched_generation_gives_the_answers_of_one_at_a_time(tiny_lm):
 
 
 def test_generation_always_passes_max_new_tokens(tiny_lm, completion_data, tmp_path, monkeypatch):
-    # transformers stops at 24 new tokens unless told otherwise; 40 must reach generate().
+    # transformers stops at 24 new tokens unless told otherwise; 30 must reach generate().
     from transformers import LlamaForCausalLM
 
     seen = []
@@ -84,10 +84,11 @@ def test_generation_always_passes_max_new_tokens(tiny_lm, completion_data, tmp_p
     monkeypatch.setattr(LlamaForCausalLM, "generate", spy)
     config = load(eval_config(f"file://{tiny_lm}", f"file://{completion_data}",
                               metrics=["exactMatch"],
-                              generation={"maxNewTokens": 40, "batchSize": 8}))
+                              generation={"maxNewTokens": 30, "batchSize": 4},
+                              dataset={"uri": f"file://{completion_data}", "limit": 6}))
     evaluate(config)
-    assert seen and set(seen) == {(40, False)}
-    assert len(seen) == 2  # 12 examples in batches of 8
+    assert seen and set(seen) == {(30, False)}
+    assert len(seen) == 2  # 6 examples in batches of 4
 
 
 def test_an_adapter_folder_is_scored_on_its_base_model(tiny_lm, completion_data, tmp_path):
