@@ -32,6 +32,7 @@ lint: venv
 
 crds: venv
 	$(BIN)/kubetune crds --output-dir crds
+	$(BIN)/python helm/sync-crds.py
 
 docs: venv
 	$(BIN)/kubetune reference --update README.md
@@ -41,6 +42,17 @@ bench: venv
 
 quickstart: venv
 	HF_HUB_OFFLINE=1 $(BIN)/kubetune quickstart
+
+# Container images: needs a Docker engine (not used by `make test`).
+IMAGE_REGISTRY ?= ghcr.io/kubetune
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+DOCKER ?= docker
+
+images:
+	@command -v $(DOCKER) >/dev/null 2>&1 && $(DOCKER) info >/dev/null 2>&1 \
+	  || { echo "make images needs a running Docker engine ($(DOCKER))"; exit 1; }
+	$(DOCKER) build -f operator/Dockerfile -t $(IMAGE_REGISTRY)/operator:$(IMAGE_TAG) .
+	$(DOCKER) build -f trainer-image/Dockerfile -t $(IMAGE_REGISTRY)/trainer:$(IMAGE_TAG) .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .kubetune
