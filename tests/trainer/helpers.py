@@ -7,8 +7,11 @@ import json
 import random
 from pathlib import Path
 
-WORDS = ("red green blue yellow black white orange purple pink brown cat dog bird fish horse "
-         "cow sheep goat lion tiger one two three four five six seven eight nine ten").split()
+WORDS = (
+    "red", "green", "blue", "yellow", "black", "white", "orange", "purple", "pink", "brown",
+    "cat", "dog", "bird", "fish", "horse", "cow", "sheep", "goat", "lion", "tiger",
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+)
 COLOURS = WORDS[:10]
 ANSWERS = {c: f"the {c} one is number {WORDS[20 + i]}" for i, c in enumerate(COLOURS)}
 SPECIALS = ["<unk>", "<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|system|>"]

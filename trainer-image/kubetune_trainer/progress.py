@@ -93,7 +93,8 @@ class ProgressServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits forever for a loop that never ran
+            self._server.shutdown()
         self._server.server_close()
 
 

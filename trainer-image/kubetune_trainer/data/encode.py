@@ -96,13 +96,13 @@ def _tokens(tokenizer, text: str) -> list[int]:
 
 
 def _bos(tokenizer, first_text: str) -> list[int]:
-    """A BOS token when the tokenizer uses one and the text does not already start with it."""
+    """A BOS token when the tokenizer itself adds one (as in pretraining) and the rendered text
+    does not already start with it (chat templates often write it)."""
     bos = tokenizer.bos_token
-    if bos is None or not getattr(tokenizer, "add_bos_token", True):
+    if bos is None or first_text.startswith(bos):
         return []
-    if first_text.startswith(bos):
-        return []
-    return [tokenizer.bos_token_id]
+    adds_bos = tokenizer("a", add_special_tokens=True)["input_ids"][:1] == [tokenizer.bos_token_id]
+    return [tokenizer.bos_token_id] if adds_bos else []
 
 
 def encode_causal(tokenizer, example: Example) -> Encoded:

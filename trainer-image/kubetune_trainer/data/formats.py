@@ -48,9 +48,10 @@ class Example:
 
     def content_key(self) -> str:
         """The example's content with whitespace normalised: equal keys are duplicates."""
-        content = {"m": self.messages, "p": self.prompt, "c": self.completion, "t": self.text,
-                   "l": self.label}
-        return _normalise(json.dumps(content, sort_keys=True, ensure_ascii=False))
+        messages = [(m["role"], _normalise(m["content"])) for m in self.messages or []]
+        content = [messages, *(_normalise(value) if isinstance(value, str) else value
+                               for value in (self.prompt, self.completion, self.text, self.label))]
+        return json.dumps(content, ensure_ascii=False)
 
     def is_empty(self) -> bool:
         if self.messages is not None:
