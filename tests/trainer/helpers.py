@@ -34,14 +34,15 @@ def build_tokenizer(folder: Path):
     return fast
 
 
-def build_tiny_llama(folder: Path, vocab_size: int, seed: int = 0) -> Path:
+def build_tiny_llama(folder: Path, vocab_size: int, seed: int = 0, hidden: int = 64,
+                     layers: int = 2) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
+        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
         bos_token_id=2, eos_token_id=3, pad_token_id=1, tie_word_embeddings=False,
     )
     LlamaForCausalLM(config).save_pretrained(folder)
