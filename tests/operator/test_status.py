@@ -73,3 +73,13 @@ def _pod(name, created, message):
                          "labels": {"batch.kubernetes.io/job-completion-index": "0"}},
             "status": {"phase": "Failed", "containerStatuses": [{"state": {"terminated": {
                 "exitCode": 2, "message": message}}}]}}
+
+
+def test_cuda_out_of_memory_reported_by_the_trainer_is_oom_killed():
+    pods = [_pod("a", "2026-01-01T00:00:00Z",
+                 '{"reason": "OOMKilled", "message": "CUDA out of memory. Tried to allocate"}')]
+    job = {"spec": {}, "status": {"conditions": [{"type": "Failed", "status": "True",
+                                                  "reason": "BackoffLimitExceeded"}]}}
+    run = o.observe_run(job, pods)
+    assert (run.reason, run.message) == ("OOMKilled", "CUDA out of memory. Tried to allocate")
+    assert "gradientCheckpointing" in run.hint

@@ -130,12 +130,13 @@ def test_two_cpu_nodes_from_the_launch_command_train_one_model(tmp_path, tiny_lm
         hyperparameters={"maxSteps": 6}, output={"mergeAdapter": False}))
     command = trainer_command(gpus=0, nodes=2, config_path=str(config),
                               rendezvous_host="127.0.0.1", port=free_port())
-    command[0] = str(VENV_BIN / "accelerate")
+    command[0] = sys.executable  # the supervisor, which starts `accelerate` from PATH
     nodes = []
     for index in (0, 1):
         # What Kubernetes does with $(JOB_COMPLETION_INDEX) in an Indexed Job's args.
         args = [arg.replace("$(JOB_COMPLETION_INDEX)", str(index)) for arg in command]
         env = {**os.environ, "JOB_COMPLETION_INDEX": str(index),
+               "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
                "KUBETUNE_TERMINATION_LOG": str(tmp_path / f"termination-{index}")}
         nodes.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True, env=env))

@@ -21,18 +21,19 @@ def test_single_gpu_command_is_the_images_default_command():
     assert '".[trainer]"' in dockerfile
 
 
-def test_cpu_single_node_runs_one_cpu_process():
-    cmd = trainer_command(gpus=0, nodes=1, config_path=CONFIG, rendezvous_host=None)
-    assert cmd[:2] == ["accelerate", "launch"]
-    assert "--cpu" in cmd and "--multi_gpu" not in cmd
-    assert cmd[cmd.index("--num_processes") + 1] == "1"
-    assert cmd[-4:] == ["-m", "kubetune_trainer", "--config", CONFIG]
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_one_process_runs_the_trainer_without_a_launcher(gpus):
+    # The trainer itself gets SIGTERM and sets the exit code Kubernetes sees.
+    cmd = trainer_command(gpus=gpus, nodes=1, config_path=CONFIG, rendezvous_host=None)
+    assert cmd == ["python", "-m", "kubetune_trainer", "--config", CONFIG]
 
 
-def test_multi_gpu_single_node():
+def test_multi_gpu_single_node_runs_accelerate_under_the_supervisor():
     cmd = trainer_command(gpus=4, nodes=1, config_path=CONFIG, rendezvous_host=None)
+    assert cmd[:5] == ["python", "-m", "kubetune_trainer.supervise", "--", "accelerate"]
     assert "--multi_gpu" in cmd and cmd[cmd.index("--num_processes") + 1] == "4"
     assert "--machine_rank" not in cmd
+    assert cmd[-4:] == ["-m", "kubetune_trainer", "--config", CONFIG]
 
 
 def test_multi_node_uses_the_completion_index_and_the_rendezvous_host():

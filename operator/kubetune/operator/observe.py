@@ -191,9 +191,11 @@ def _failure(failed: dict[str, Any], pods: list[dict[str, Any]],
     if job_reason == "DeadlineExceeded":
         return c.DEADLINE_EXCEEDED, failed.get("message", "")
     terminated = [t for t in map(_terminated, pods) if t]
+    trainer_reason = summary.get("reason")
     if any(t.get("reason") == "OOMKilled" for t in terminated):
         return c.OOM_KILLED, "a trainer container ran out of memory (OOMKilled)"
-    trainer_reason = summary.get("reason")
+    if trainer_reason == c.OOM_KILLED:  # CUDA out of memory, caught by the trainer
+        return c.OOM_KILLED, summary.get("message", "the GPU ran out of memory")
     if trainer_reason in (c.INVALID_DATASET, c.MODEL_NOT_FOUND):
         return trainer_reason, summary.get("message", "")
     if job_reason == "BackoffLimitExceeded":
