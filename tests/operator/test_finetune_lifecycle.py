@@ -37,8 +37,9 @@ def test_pod_spec_is_secure_and_wired_to_the_config(api, operator):
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-    assert container["command"][:2] == ["accelerate", "launch"]
-    assert container["command"][-2:] == ["--config", "/etc/kubetune/config.json"]
+    # One CPU process: the trainer itself, no launcher (see kubetune.launch).
+    assert container["command"] == ["python", "-m", "kubetune_trainer", "--config",
+                                    "/etc/kubetune/config.json"]
     assert {"secretRef": {"name": "s3-creds"}} in container["envFrom"]
     claims = {v["persistentVolumeClaim"]["claimName"]: v["persistentVolumeClaim"]["readOnly"]
               for v in pod["volumes"] if "persistentVolumeClaim" in v}
@@ -52,10 +53,14 @@ def test_running_progress_then_success_fills_result(api, operator, progress_serv
     api.wait_condition("FinetuneJob", "router", "Running", "True", "PodsRunning")
 
     progress_server.report = {"step": 12, "totalSteps": 40, "epoch": 0.3, "trainLoss": 1.25,
-                              "evalLoss": 1.5, "tokensPerSecond": 512.0, "etaSeconds": 30}
+                              "evalLoss": 1.5, "tokensPerSecond": 512.0, "etaSeconds": 30,
+                              "checkpoint": {"uri": "pvc://models/router/checkpoints/checkpoint-10",
+                                             "step": 10, "time": "2026-01-01T00:00:00Z"}}
     status = api.wait_status("FinetuneJob", "router",
                              lambda s: (s.get("progress") or {}).get("step") == 12)
     assert status["progress"]["percent"] == 30
+    assert status["checkpoint"] == {"uri": "pvc://models/router/checkpoints/checkpoint-10",
+                                    "step": 10, "time": "2026-01-01T00:00:00Z"}
     assert status["progress"]["trainLoss"] == 1.25
     assert status["phase"] == "Running"
 

@@ -152,3 +152,18 @@ def test_classification_on_minilm_reaches_f1_090_on_held_out_data(tmp_path):
     assert summary["result"]["evalAccuracy"] >= 0.85
     assert json.loads((tmp_path / "out" / "label_mapping.json").read_text())["labels"] == [
         "account_access", "billing", "delivery", "product_quality", "technical_support"]
+
+
+@pytest.mark.slow
+def test_newest_checkpoint_is_reported_in_progress(tiny_lm, colour_data, tmp_path):
+    config = load(make_config(
+        tiny_lm, f"file://{colour_data}", tmp_path / "out",
+        hyperparameters={"maxSteps": 10, "evalEverySteps": 0},
+        checkpointing={"everySteps": 4, "keep": 1}, output={"mergeAdapter": False},
+    ))
+    recipe = FinetuneRecipe(config)
+    assert recipe.run()["phase"] == "Succeeded"
+    checkpoint = recipe.progress.snapshot()["checkpoint"]
+    assert checkpoint["step"] == 8
+    assert checkpoint["uri"] == f"file://{tmp_path}/out/checkpoints/checkpoint-8"
+    assert [p.name for p in (tmp_path / "out" / "checkpoints").iterdir()] == ["checkpoint-8"]

@@ -34,6 +34,8 @@ class Snapshot:
     etaSeconds: float | None = None
     learningRate: float = 0.0
     phase: str = "Starting"
+    checkpoint: dict | None = None
+    """The newest checkpoint: {"uri", "step", "time"}."""
 
 
 class Progress:

@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import signal
+import time
 from contextlib import nullcontext
 
 import torch
@@ -354,6 +355,10 @@ class FinetuneRecipe:
                 keep=self.config.checkpointing.keep,
             )
             self.state["checkpointUri"] = uri
+            # The operator copies this into status.checkpoint.
+            self.progress.update(checkpoint={
+                "uri": uri, "step": self.step,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         self.accelerator.wait_for_everyone()
 
     # ------------------------------------------------------------------------------ save

@@ -16,7 +16,7 @@ from ..api.names import train_job_name
 from . import observe as o
 from .reconcile import now_text
 from .state import Key, OperatorState
-from .status import progress_changed, progress_from_report
+from .status import checkpoint_from_report, progress_changed, progress_from_report
 
 log = logging.getLogger("kubetune.progress")
 CONCURRENCY = 16
@@ -71,9 +71,15 @@ async def _poll_job(state: OperatorState, session: aiohttp.ClientSession, key: K
     old = state.current_status("FinetuneJob", key)
     progress = progress_from_report(report, now_text())
     state.metrics.record_progress(namespace, name, progress)
+    changes = {}
     if progress_changed(old.get("progress"), progress):
-        await state.kube.patch_status("FinetuneJob", namespace, name, {"progress": progress})
-        state.written[("FinetuneJob", *key)] = {**old, "progress": progress}
+        changes["progress"] = progress
+    checkpoint = checkpoint_from_report(report)
+    if checkpoint and checkpoint != old.get("checkpoint"):
+        changes["checkpoint"] = checkpoint
+    if changes:
+        await state.kube.patch_status("FinetuneJob", namespace, name, changes)
+        state.written[("FinetuneJob", *key)] = {**old, **changes}
     return True
 
 

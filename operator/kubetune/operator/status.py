@@ -183,6 +183,16 @@ def progress_from_report(report: dict[str, Any], now: str) -> dict[str, Any]:
     return progress
 
 
+def checkpoint_from_report(report: dict[str, Any]) -> dict[str, Any] | None:
+    """status.checkpoint from the trainer's report of its newest checkpoint."""
+    checkpoint = report.get("checkpoint")
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("uri"), str):
+        return None
+    step = checkpoint.get("step")
+    return {"uri": checkpoint["uri"][:2048], "step": step if isinstance(step, int) else None,
+            "time": checkpoint.get("time")}
+
+
 def progress_changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
     """Whether anything but the timestamp differs (status is written only on change)."""
     strip = lambda p: {k: v for k, v in (p or {}).items() if k != "lastUpdateTime"}  # noqa: E731
