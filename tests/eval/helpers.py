@@ -6,6 +6,8 @@ import copy
 import json
 from pathlib import Path
 
+from tests.trainer.helpers import write_jsonl as write_jsonl  # shared with the evaluator tests
+
 ANIMALS = ("cat", "dog", "bird", "fish", "horse", "cow")
 NUMBERS = ("one", "two", "three", "four", "five", "six")
 ANSWERS = {animal: f"the {animal} is number {NUMBERS[i]}" for i, animal in enumerate(ANIMALS)}
@@ -52,12 +54,6 @@ def completion_rows(count: int) -> list[dict]:
         prompt = "which one is " + " ".join([animal] * (1 + index % 4)) + " ?"
         rows.append({"prompt": prompt, "completion": ANSWERS[animal]})
     return rows
-
-
-def write_jsonl(path: Path, rows: list) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
 
 
 BASE_CONFIG = {

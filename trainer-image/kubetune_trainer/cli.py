@@ -22,26 +22,29 @@ DEFAULT_CONFIG = "/etc/kubetune/config.json"
 log = logging.getLogger("kubetune_trainer")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="kubetune_trainer", description=__doc__,
+def parse_args(argv: list[str] | None, prog: str = "kubetune_trainer",
+               description: str = __doc__, what: str = "TrainerConfig") -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=os.environ.get("KUBETUNE_CONFIG", DEFAULT_CONFIG),
-                        help="TrainerConfig JSON rendered by the operator")
+                        help=f"{what} JSON rendered by the operator")
     return parser.parse_args(argv)
 
 
-def load_config(path: str):
-    """The TrainerConfig in `path`, validated by the operator's own model."""
+def load_config(path: str, model: type | None = None):
+    """The config in `path` (a TrainerConfig unless `model` says otherwise), validated by the
+    operator's own model; InvalidConfig (exit code 2) names the first bad field."""
     from kubetune.api import TrainerConfig
     from pydantic import ValidationError
 
+    model = model or TrainerConfig
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except OSError as error:
         raise InvalidConfig(f"cannot read config {path}: {error.strerror}") from error
     try:
-        return TrainerConfig.model_validate_json(text)
+        return model.model_validate_json(text)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "config"

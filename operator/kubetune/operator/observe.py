@@ -143,7 +143,8 @@ def _termination_summary(pod: dict[str, Any] | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _parse_time(text: str | None) -> datetime | None:
+def parse_time(text: str | None) -> datetime | None:
+    """An RFC 3339 time from the API, or None when absent or malformed."""
     if not text:
         return None
     try:
@@ -156,10 +157,10 @@ def _pod_seconds(pod: dict[str, Any], now: datetime) -> float:
     for status in _containers(pod):
         state = status.get("state") or {}
         span = state.get("running") or state.get("terminated")
-        start = _parse_time((span or {}).get("startedAt"))
+        start = parse_time((span or {}).get("startedAt"))
         if start is None:
             continue
-        end = _parse_time((state.get("terminated") or {}).get("finishedAt")) or now
+        end = parse_time((state.get("terminated") or {}).get("finishedAt")) or now
         return max(0.0, (end - start).total_seconds())
     return 0.0
 

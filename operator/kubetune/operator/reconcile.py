@@ -8,7 +8,7 @@ write only what differs. Watch events of the job itself and of its children call
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,21 +56,41 @@ def _uris(node: Any, path: str = "spec"):
                 yield from _uris(value, f"{path}.{key}")
 
 
+@dataclass(frozen=True)
+class Visit:
+    """One reconcile of one job: the object, the status it had, and when."""
+
+    body: dict[str, Any]
+    old: dict[str, Any]
+    generation: int | None
+    now: str
+
+
+async def _begin(state: OperatorState, kind: str, key: Key) -> Visit | None:
+    """The job to reconcile, or None: gone, being deleted, or invalid (then its status
+    says why, and it is never retried)."""
+    body = state.bodies(kind).get(key)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return None
+    visit = Visit(body, state.current_status(kind, key), body["metadata"].get("generation"),
+                  now_text())
+    problems = spec_problems(body, state.settings.allowed_uri_schemes)
+    if problems:
+        types = c.FINETUNE_TYPES if kind == "FinetuneJob" else c.EVAL_TYPES
+        await write_status(state, kind, body, visit.old,
+                           invalid_status(problems, visit.generation, visit.old, visit.now, types))
+        return None
+    return visit
+
+
 # --- FinetuneJob ----------------------------------------------------------------------------
 
 async def sync_finetune(state: OperatorState, key: Key) -> None:
-    body = state.finetunejobs.get(key)
-    if body is None or body["metadata"].get("deletionTimestamp"):
+    visit = await _begin(state, "FinetuneJob", key)
+    if visit is None:
         return
+    body, old, generation, now = visit.body, visit.old, visit.generation, visit.now
     namespace, name = key
-    old = state.current_status("FinetuneJob", key)
-    generation = body["metadata"].get("generation")
-    now = now_text()
-    problems = spec_problems(body, state.settings.allowed_uri_schemes)
-    if problems:
-        await write_status(state, "FinetuneJob", body, old,
-                           invalid_status(problems, generation, old, now))
-        return
     spec = FinetuneJobSpec.model_validate(body["spec"])
     job_name = train_job_name(name)
     job = state.jobs.get((namespace, job_name))
@@ -137,11 +157,10 @@ async def _create_evaluation(state: OperatorState, body: dict[str, Any],
 
 
 def _observe_start_latency(state: OperatorState, kind: str, body: dict[str, Any]) -> None:
-    created = body["metadata"].get("creationTimestamp")
+    created = o.parse_time(body["metadata"].get("creationTimestamp"))
     if created:
-        start = datetime.fromisoformat(created.replace("Z", "+00:00"))
         state.metrics.creation_to_start.labels(kind).observe(
-            max(0.0, (datetime.now(UTC) - start).total_seconds()))
+            max(0.0, (datetime.now(UTC) - created).total_seconds()))
 
 
 def _record_outcome(state: OperatorState, kind: str, namespace: str, old: dict[str, Any],
@@ -158,28 +177,20 @@ def _record_outcome(state: OperatorState, kind: str, namespace: str, old: dict[s
     else:
         reason = (new.get("failure") or {}).get("reason", "Unknown")
         state.metrics.failed.labels(kind, namespace, reason).inc()
-    start, end = new.get("startTime"), new.get("completionTime")
+    start, end = o.parse_time(new.get("startTime")), o.parse_time(new.get("completionTime"))
     if start and end:
-        seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
-                   - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+        seconds = (end - start).total_seconds()
         state.metrics.duration.labels(kind, namespace, phase).observe(max(0.0, seconds))
 
 
 # --- EvalJob --------------------------------------------------------------------------------
 
 async def sync_eval(state: OperatorState, key: Key) -> None:
-    body = state.evaljobs.get(key)
-    if body is None or body["metadata"].get("deletionTimestamp"):
+    visit = await _begin(state, "EvalJob", key)
+    if visit is None:
         return
+    body, old, generation, now = visit.body, visit.old, visit.generation, visit.now
     namespace, name = key
-    old = state.current_status("EvalJob", key)
-    generation = body["metadata"].get("generation")
-    now = now_text()
-    problems = spec_problems(body, state.settings.allowed_uri_schemes)
-    if problems:
-        await write_status(state, "EvalJob", body, old,
-                           invalid_status(problems, generation, old, now, c.EVAL_TYPES))
-        return
     spec = EvalJobSpec.model_validate(body["spec"])
     job_name = eval_run_job_name(name)
     job = state.jobs.get((namespace, job_name))

@@ -11,52 +11,22 @@ Either way a JSON summary under 4 KiB goes to the termination-message path
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import traceback
 
 from .. import termination
-from ..cli import DEFAULT_CONFIG, configure_logging
-from ..errors import EXIT_RETRYABLE, InputError, InvalidConfig
+from ..cli import configure_logging, failure, load_config, parse_args
+from ..errors import EXIT_RETRYABLE, InputError
 from .summary import fit
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="kubetune_trainer.eval", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=os.environ.get("KUBETUNE_CONFIG", DEFAULT_CONFIG),
-                        help="EvalConfig JSON rendered by the operator")
-    return parser.parse_args(argv)
-
-
-def load_config(path: str):
-    """The EvalConfig in `path`, validated by the operator's own model."""
-    from kubetune.api import EvalConfig
-    from pydantic import ValidationError
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as error:
-        raise InvalidConfig(f"cannot read config {path}: {error.strerror}") from error
-    try:
-        return EvalConfig.model_validate_json(text)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "config"
-        raise InvalidConfig(f"{where}: {first['msg']} ({error.error_count()} errors)") from error
-
-
-def failure(reason: str, message: str) -> dict:
-    return {"phase": "Failed", "reason": reason, "message": message}
 
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
-    args = parse_args(argv)
+    args = parse_args(argv, "kubetune_trainer.eval", __doc__, "EvalConfig")
     try:
-        config = load_config(args.config)
+        from kubetune.api import EvalConfig
+
+        config = load_config(args.config, EvalConfig)
         from .recipe import evaluate  # torch is imported only once the config is good
 
         summary, code = evaluate(config), 0
