@@ -86,12 +86,17 @@ class Kube:
     @uses(GROUP, "evaljobs/status", "patch")
     async def patch_status(self, kind: str, namespace: str, name: str,
                            status: dict[str, Any]) -> None:
-        """Merge-patch the status subresource (null values delete fields)."""
-        await asyncio.to_thread(
-            self.custom.patch_namespaced_custom_object_status,
-            GROUP, VERSION, namespace, _PLURALS[kind], name, {"status": status},
-            _preload_content=False,
-        )
+        """Merge-patch the status subresource (null values delete fields). A job deleted
+        in the meantime has no status to write: that is not an error."""
+        try:
+            await asyncio.to_thread(
+                self.custom.patch_namespaced_custom_object_status,
+                GROUP, VERSION, namespace, _PLURALS[kind], name, {"status": status},
+                _preload_content=False,
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
 
     @uses("batch", "jobs", "patch")
     async def set_job_suspended(self, namespace: str, name: str, suspend: bool) -> None:
@@ -116,6 +121,26 @@ class Kube:
         response = await asyncio.to_thread(
             call, *args, label_selector=MANAGED_SELECTOR, _preload_content=False)
         return json.loads(response.data).get("items", [])
+
+    @uses(GROUP, "finetunejobs", "get")
+    @uses(GROUP, "evaljobs", "get")
+    async def still_exists(self, kind: str, namespace: str, name: str, uid: str) -> bool:
+        """Whether this very object (same uid) is still there and not being deleted.
+
+        Watch streams of different resources are not ordered: the garbage collector's
+        deletion of a Job can be seen before its owner's deletion. Asking before creating
+        children keeps a deleted job from getting new ones.
+        """
+        try:
+            response = await asyncio.to_thread(
+                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace,
+                _PLURALS[kind], name, _preload_content=False)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        meta = json.loads(response.data)["metadata"]
+        return meta.get("uid") == uid and not meta.get("deletionTimestamp")
 
     @uses("batch", "jobs", "get")
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:

@@ -104,6 +104,8 @@ async def sync_finetune(state: OperatorState, key: Key) -> None:
         fit = replace(fit, message=f"{fit.message} (running anyway: {SKIP_FIT_CHECK})")
     if job is None and not blocked:
         job = await _create_training(state, body, spec, job_name)
+        if key not in state.finetunejobs:
+            return  # deleted while we looked
     if job is not None:
         job = await _sync_suspend(state, spec, job)
     run = o.observe_run(job, state.pods_of(namespace, job_name))
@@ -121,6 +123,8 @@ async def sync_finetune(state: OperatorState, key: Key) -> None:
 async def _create_training(state: OperatorState, body: dict[str, Any], spec: FinetuneJobSpec,
                            job_name: str) -> dict[str, Any] | None:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    if not await _still_exists(state, "FinetuneJob", body):
+        return None
     config = trainer_config_for(name, namespace, spec)
     await state.kube.create(builders.config_map("FinetuneJob", body, config))
     if spec.resources.nodes > 1:
@@ -134,6 +138,14 @@ async def _create_training(state: OperatorState, body: dict[str, Any], spec: Fin
     if created is not None:
         state.jobs.setdefault((namespace, job_name), created)
     return state.jobs.get((namespace, job_name))
+
+
+async def _still_exists(state: OperatorState, kind: str, body: dict[str, Any]) -> bool:
+    meta = body["metadata"]
+    if await state.kube.still_exists(kind, meta["namespace"], meta["name"], meta.get("uid", "")):
+        return True
+    state.forget(kind, (meta["namespace"], meta["name"]))  # its DELETED event is on the way
+    return False
 
 
 async def _sync_suspend(state: OperatorState, spec: FinetuneJobSpec,
@@ -199,6 +211,8 @@ async def sync_eval(state: OperatorState, key: Key) -> None:
     source = resolve_eval_model(state, namespace, spec)
     if source.ready and job is None:
         job = await _create_evaluation_run(state, body, spec, source, job_name)
+        if key not in state.evaljobs:
+            return  # deleted while we looked
     run = o.observe_run(job, state.pods_of(namespace, job_name))
     status = eval_status(generation=generation, old=old, waiting=source.waiting,
                          model_failed=source.failed, run=run, thresholds=spec.thresholds,
@@ -261,6 +275,8 @@ def resolve_eval_model(state: OperatorState, namespace: str, spec: EvalJobSpec) 
 async def _create_evaluation_run(state: OperatorState, body: dict[str, Any], spec: EvalJobSpec,
                                  source: EvalSource, job_name: str) -> dict[str, Any] | None:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    if not await _still_exists(state, "EvalJob", body):
+        return None
     config = eval_config_for(name, namespace, spec, model=source.model, task=source.task,
                              baseline=source.baseline)
     uris = [source.model.uri, source.model.base_uri, spec.dataset.uri, config.output_uri,
