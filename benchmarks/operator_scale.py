@@ -163,6 +163,12 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def writes(url: str) -> Counter[str]:
     import urllib.request
 
@@ -202,6 +208,7 @@ def run(jobs: int, watched: int) -> dict:
         idle_rss = rss_mb(operator.pid)
 
         before = writes(url)
+        cpu_before = cpu_seconds(operator.pid)
         sent = {}
         docs = [finetune_job(f"ftj-{i}") for i in range(jobs)]
         started = time.monotonic()
@@ -214,6 +221,7 @@ def run(jobs: int, watched: int) -> dict:
         latency = percentiles([watcher.seen[f"{n}-train"] - sent[n] for n in sent
                                if f"{n}-train" in watcher.seen])
         time.sleep(2.0)  # let the status writes that follow the Job land
+        operator_cpu = cpu_seconds(operator.pid) - cpu_before
         delta = writes(url) - before
         delta["POST finetunejobs"] -= jobs  # the benchmark's own creates
         per_job = {k: round(v / jobs, 2) for k, v in sorted(delta.items()) if v > 0}
@@ -233,6 +241,7 @@ def run(jobs: int, watched: int) -> dict:
             "seconds_all_jobs_created": round(all_created, 2),
             "jobs_missing": len(missing),
             "writes_per_job": round(sum(per_job.values()), 2),
+            "operator_cpu_ms_per_job": round(1000 * operator_cpu / jobs, 2),
             "writes_per_job_by_request": per_job,
             "operator_rss_mb_idle": idle_rss,
             "operator_rss_mb_watched": watched_rss,

@@ -67,11 +67,9 @@ class OperatorControl:
         self.settings, self.kubeconfig, self.fit_checker = settings, kubeconfig, fit_checker
         self.metrics = Metrics()
         self.thread: OperatorThread | None = None
-        self.client: kubernetes.client.ApiClient | None = None
 
     def start(self) -> OperatorControl:
-        self.client = kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig))
-        memo = {"kube": Kube(self.client), "metrics": self.metrics}
+        memo = {"kube": Kube.connect(str(self.kubeconfig)), "metrics": self.metrics}
         if self.fit_checker is not None:
             memo["fit_checker"] = self.fit_checker
         self.thread = OperatorThread(copy.copy(self.settings), memo=memo).start()
@@ -81,9 +79,7 @@ class OperatorControl:
         if self.thread:
             self.thread.stop()
             assert self.thread.error is None, self.thread.error
-        if self.client:
-            self.client.close()
-        self.thread = self.client = None
+        self.thread = None
 
     def restart(self) -> None:
         self.stop()

@@ -120,7 +120,6 @@ class LocalCluster:
         return self
 
     def _start_operator(self) -> None:
-        import kubernetes
 
         from kubetune.operator.kube import Kube
         from kubetune.operator.runner import OperatorThread
@@ -134,9 +133,7 @@ class LocalCluster:
         if self._previous_kubeconfig_env is _UNSET:
             self._previous_kubeconfig_env = os.environ.get("KUBECONFIG")
         os.environ["KUBECONFIG"] = str(self.kubeconfig)
-        if self._kube is not None:
-            self._kube.close()
-        self._kube = Kube(kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig)))
+        self._kube = Kube.connect(str(self.kubeconfig))
         memo = {"kube": self._kube, "fit_checker": self._fit_checker(settings)}
         self.operator = OperatorThread(settings, memo=memo).start()
 
@@ -195,9 +192,7 @@ class LocalCluster:
         if self.operator is not None:
             self.operator.stop()
             self.operator = None
-        if self._kube is not None:
-            self._kube.close()
-            self._kube = None
+        self._kube = None
         if self._previous_kubeconfig_env is not _UNSET:
             if self._previous_kubeconfig_env is None:
                 os.environ.pop("KUBECONFIG", None)

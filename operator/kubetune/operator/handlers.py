@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -27,7 +26,6 @@ from .state import Key, OperatorState
 log = logging.getLogger("kubetune.operator")
 registry = kopf.OperatorRegistry()
 MAX_RETRY_DELAY = 60.0
-API_THREADS = 32
 
 
 @kopf.on.login(registry=registry)
@@ -39,10 +37,6 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.startup(registry=registry)
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: Settings = memo.get("settings") or Settings.from_env()
-    # API calls run in worker threads (the `kubernetes` client is synchronous); the default
-    # pool of cpus+4 threads would queue a burst of new jobs behind a handful of calls.
-    asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube"))
     settings.posting.level = logging.INFO
     settings.persistence.finalizer = "kubetune.io/finalizer"  # unused: no on.delete handlers
     settings.peering.standalone = not config.peering_name
@@ -72,8 +66,8 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     if poller:
         poller.cancel()
     state: OperatorState | None = memo.get("state")
-    if state and not memo.get("kube"):  # close only what we opened
-        state.kube.close()
+    if state:  # its HTTP session belongs to this event loop, which is ending
+        await state.kube.aclose()
 
 
 @kopf.on.event(GROUP, VERSION, "finetunejobs", registry=registry)

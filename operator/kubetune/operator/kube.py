@@ -1,26 +1,44 @@
 """The one module that talks to the Kubernetes API.
 
-A thin async wrapper over the `kubernetes` client (run in threads): create children, patch
-status, patch a Job's suspend flag, list managed Jobs and Pods. Each method declares the
-permission it uses (`@uses`), and a test checks those against `rbac.PERMISSIONS`.
+Async HTTP (aiohttp, as kopf itself uses) with the credentials the `kubernetes` package
+loads (in-cluster service account or kubeconfig; tokens are re-read through its refresh
+hook). A sync client in worker threads cost four times the CPU per call and made a burst
+of new jobs queue behind the thread pool. Each method declares the permission it uses
+(`@uses`), and a test checks those against `rbac.PERMISSIONS`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
+import ssl
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
+import aiohttp
 import kubernetes
-from kubernetes.client.exceptions import ApiException
 
 from ..api.resources import GROUP, RESOURCES, VERSION
 from .labels import MANAGED_BY, MANAGED_BY_VALUE
 
 F = TypeVar("F", bound=Callable[..., Any])
 MANAGED_SELECTOR = f"{MANAGED_BY}={MANAGED_BY_VALUE}"
+MERGE_PATCH = "application/merge-patch+json"
 _PLURALS = {r.kind: r.plural for r in RESOURCES.values()}
+_COLLECTIONS = {  # kind -> (API prefix, plural)
+    "ConfigMap": ("/api/v1", "configmaps"),
+    "Service": ("/api/v1", "services"),
+    "Pod": ("/api/v1", "pods"),
+    "Job": ("/apis/batch/v1", "jobs"),
+    **{kind: (f"/apis/{GROUP}/{VERSION}", plural) for kind, plural in _PLURALS.items()},
+}
+
+
+class ApiError(Exception):
+    """A request the API server refused; `status` is the HTTP code."""
+
+    def __init__(self, status: int, method: str, path: str, message: str) -> None:
+        super().__init__(f"{method} {path}: HTTP {status}: {message}")
+        self.status = status
 
 
 def uses(api_group: str, resource: str, verb: str) -> Callable[[F], F]:
@@ -31,14 +49,22 @@ def uses(api_group: str, resource: str, verb: str) -> Callable[[F], F]:
     return mark
 
 
-class Kube:
-    """Kubernetes API calls of the operator, each one awaited in a worker thread."""
+def path_of(kind: str, namespace: str | None, name: str | None = None,
+            subresource: str | None = None) -> str:
+    prefix, plural = _COLLECTIONS[kind]
+    path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
+    return "/".join(p for p in (path, name, subresource) if p)
 
-    def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
-        self.api_client = api_client
-        self.core = kubernetes.client.CoreV1Api(api_client)
-        self.batch = kubernetes.client.BatchV1Api(api_client)
-        self.custom = kubernetes.client.CustomObjectsApi(api_client)
+
+class Kube:
+    """Kubernetes API calls of the operator. The HTTP session is opened lazily in the event
+    loop that uses it, and closed by `aclose()` in that loop."""
+
+    def __init__(self, configuration: kubernetes.client.Configuration,
+                 connections: int = 32) -> None:
+        self.configuration = configuration
+        self.connections = connections
+        self._session: aiohttp.ClientSession | None = None
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None) -> Kube:
@@ -49,11 +75,47 @@ class Kube:
         except kubernetes.config.ConfigException:
             kubernetes.config.load_kube_config(config_file=kubeconfig,
                                                client_configuration=configuration)
-        configuration.connection_pool_maxsize = 32
-        return cls(kubernetes.client.ApiClient(configuration))
+        return cls(configuration)
 
-    def close(self) -> None:
-        self.api_client.close()
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        config = self.configuration
+        if not config.host.startswith("https"):
+            return False
+        if not config.verify_ssl:
+            return False
+        context = ssl.create_default_context(cafile=config.ssl_ca_cert)
+        if config.cert_file:
+            context.load_cert_chain(config.cert_file, config.key_file)
+        return context
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.connections, ssl=self._ssl())
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=60))
+        return self._session
+
+    async def _request(self, method: str, path: str, body: Any = None,
+                       content_type: str = "application/json") -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        # Through the `kubernetes` package, so rotated service-account tokens are re-read.
+        token = self.configuration.get_api_key_with_prefix("authorization")
+        if token:
+            headers["Authorization"] = token
+        if body is not None:
+            headers["Content-Type"] = content_type
+        url = self.configuration.host.rstrip("/") + path
+        async with self._session_now().request(method, url, json=body, headers=headers) as reply:
+            data = await reply.json(content_type=None)
+            if reply.status >= 400:
+                message = data.get("message", "") if isinstance(data, dict) else str(data)
+                raise ApiError(reply.status, method, path, message)
+            return data
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -63,24 +125,13 @@ class Kube:
     @uses(GROUP, "evaljobs", "create")
     async def create(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """Create a child object; None when it already exists (a restart or a retry)."""
-        namespace = obj["metadata"]["namespace"]
-        kind = obj["kind"]
-        calls = {
-            "ConfigMap": lambda: self.core.create_namespaced_config_map(
-                namespace, obj, _preload_content=False),
-            "Service": lambda: self.core.create_namespaced_service(
-                namespace, obj, _preload_content=False),
-            "Job": lambda: self.batch.create_namespaced_job(namespace, obj, _preload_content=False),
-            "EvalJob": lambda: self.custom.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, _PLURALS["EvalJob"], obj, _preload_content=False),
-        }
+        path = path_of(obj["kind"], obj["metadata"]["namespace"])
         try:
-            response = await asyncio.to_thread(calls[kind])
-        except ApiException as error:
+            return await self._request("POST", path, obj)
+        except ApiError as error:
             if error.status == 409:
                 return None
             raise
-        return json.loads(response.data)
 
     @uses(GROUP, "finetunejobs/status", "patch")
     @uses(GROUP, "evaljobs/status", "patch")
@@ -89,21 +140,16 @@ class Kube:
         """Merge-patch the status subresource (null values delete fields). A job deleted
         in the meantime has no status to write: that is not an error."""
         try:
-            await asyncio.to_thread(
-                self.custom.patch_namespaced_custom_object_status,
-                GROUP, VERSION, namespace, _PLURALS[kind], name, {"status": status},
-                _preload_content=False,
-            )
-        except ApiException as error:
+            await self._request("PATCH", path_of(kind, namespace, name, "status"),
+                                {"status": status}, MERGE_PATCH)
+        except ApiError as error:
             if error.status != 404:
                 raise
 
     @uses("batch", "jobs", "patch")
     async def set_job_suspended(self, namespace: str, name: str, suspend: bool) -> None:
-        await asyncio.to_thread(
-            self.batch.patch_namespaced_job, name, namespace, {"spec": {"suspend": suspend}},
-            _preload_content=False,
-        )
+        await self._request("PATCH", path_of("Job", namespace, name),
+                            {"spec": {"suspend": suspend}}, MERGE_PATCH)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -111,16 +157,18 @@ class Kube:
     @uses("", "pods", "list")
     async def list_managed(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
         """Jobs or Pods that kubetune manages, in one namespace or all."""
-        if kind == "Job":
-            call = (self.batch.list_namespaced_job if namespace
-                    else self.batch.list_job_for_all_namespaces)
-        else:
-            call = (self.core.list_namespaced_pod if namespace
-                    else self.core.list_pod_for_all_namespaces)
-        args = (namespace,) if namespace else ()
-        response = await asyncio.to_thread(
-            call, *args, label_selector=MANAGED_SELECTOR, _preload_content=False)
-        return json.loads(response.data).get("items", [])
+        query = urlencode({"labelSelector": MANAGED_SELECTOR})
+        reply = await self._request("GET", f"{path_of(kind, namespace)}?{query}")
+        return reply.get("items", [])
+
+    @uses("batch", "jobs", "get")
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._request("GET", path_of("Job", namespace, name))
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
 
     @uses(GROUP, "finetunejobs", "get")
     @uses(GROUP, "evaljobs", "get")
@@ -132,26 +180,12 @@ class Kube:
         children keeps a deleted job from getting new ones.
         """
         try:
-            response = await asyncio.to_thread(
-                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace,
-                _PLURALS[kind], name, _preload_content=False)
-        except ApiException as error:
+            meta = (await self._request("GET", path_of(kind, namespace, name)))["metadata"]
+        except ApiError as error:
             if error.status == 404:
                 return False
             raise
-        meta = json.loads(response.data)["metadata"]
         return meta.get("uid") == uid and not meta.get("deletionTimestamp")
-
-    @uses("batch", "jobs", "get")
-    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            response = await asyncio.to_thread(
-                self.batch.read_namespaced_job, name, namespace, _preload_content=False)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return json.loads(response.data)
 
 
 def permissions_used() -> set[tuple[str, str, str]]:
