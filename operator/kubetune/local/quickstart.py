@@ -8,6 +8,7 @@ the finetuned model against its base model on a held-out test set.
 from __future__ import annotations
 
 import argparse
+import logging
 import pathlib
 import shutil
 import sys
@@ -33,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The operator runs in a thread here; kopf's notes about that are not for this audience.
+    logging.getLogger("kopf").setLevel(logging.ERROR)
     repo = find_crds_dir().parent
     manifests = args.manifests or repo / "examples" / "quickstart"
     workdir = args.workdir.resolve()
