@@ -43,7 +43,8 @@ def test_kubectl_apply_get_delete_of_a_custom_resource(kubectl, http: RawApi) ->
         "apply", "-f", "-", stdin=yaml.safe_dump(manifest)).stdout
 
     table = kubectl("get", "widgets").stdout.splitlines()
-    assert table[0].split() == ["NAME", "SIZE", "AGE"]
+    # As kube-apiserver: a CRD's printer columns replace the default Age column.
+    assert table[0].split() == ["NAME", "SIZE"]
     assert table[1].split()[:2] == ["w1", "3"]
     assert "w1" in kubectl("get", "wd", "-A").stdout  # short name, all namespaces
 

@@ -65,3 +65,16 @@ def test_unreadable_config_is_unknown_and_the_job_still_runs(api, operator, tmp_
     wait_for(lambda: api.raw_job("router-train"))
     status = api.wait_condition("FinetuneJob", "router", "ResourcesFit", "Unknown", "Unknown")
     assert "config.json unavailable" in condition({"status": status}, "ResourcesFit")["message"]
+
+
+def test_cpu_jobs_are_checked_against_the_pods_memory(llama_dir):
+    from kubetune.api import FinetuneJobSpec
+    from kubetune.operator.fit import fit_of
+    from kubetune.operator.settings import Settings
+    from kubetune.planner import ConfigSource
+
+    doc = job(llama_dir, "lora", "80Gi")["spec"]
+    doc["resources"] = {"gpus": 0, "memory": "16Gi"}
+    fit = fit_of(FinetuneJobSpec.model_validate(doc), Settings(), ConfigSource())
+    assert fit.fits is False and "of the pod's memory (gpus: 0 runs on CPU)" in fit.message
+    assert "per GPU" not in fit.message

@@ -1,7 +1,7 @@
 """Server-side printing: the `Table` objects `kubectl get` asks for.
 
 kubectl sends `Accept: application/json;as=Table;g=meta.k8s.io;v=v1` and prints the
-columns the server chose: NAME and AGE, plus a CRD's `additionalPrinterColumns`
+columns the server chose: NAME, then a CRD's `additionalPrinterColumns` (or AGE without)
 (only simple paths such as `.status.phase` or `.spec.items[0].name` are evaluated).
 """
 
@@ -58,7 +58,7 @@ def _columns(rtype: ResourceType) -> list[dict[str, Any]]:
          "description": column.get("description", "")}
         for column in rtype.printer_columns
     ]
-    if not any(column["name"] == "Age" for column in columns):
+    if not rtype.printer_columns:  # as kube-apiserver: Age only by default
         columns.append({"name": "Age", "type": "string", "format": "", "priority": 0,
                         "description": "Time since the object was created"})
     return columns
@@ -69,7 +69,7 @@ def _cells(rtype: ResourceType, obj: dict[str, Any]) -> list[Any]:
     for column in rtype.printer_columns:
         value = _simple_json_path(obj, column["jsonPath"])
         cells.append(human_age(value) if column.get("type") == "date" else value)
-    if not any(column["name"] == "Age" for column in rtype.printer_columns):
+    if not rtype.printer_columns:
         cells.append(human_age(obj["metadata"].get("creationTimestamp")))
     return cells
 

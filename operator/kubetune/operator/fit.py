@@ -57,7 +57,9 @@ def fit_of(spec: FinetuneJobSpec, settings: Settings, source: ConfigSource) -> F
     except PlanInputError as error:
         return Fit(None, c.UNKNOWN, str(error))
     message = plan.message
-    if spec.resources.gpus == 0 and plan.fit.capacity_bytes is None:
-        message = (f"runs on CPU (gpus: 0): needs ~{format_gib(plan.fit.estimate.total)} of "
-                   "memory; set resources.memory to check it")
+    if spec.resources.gpus == 0:  # the planner compared with the pod's memory limit
+        message = message.replace(" per GPU", " of the pod's memory (gpus: 0 runs on CPU)")
+        if plan.fit.capacity_bytes is None:
+            message = (f"runs on CPU (gpus: 0): needs ~{format_gib(plan.fit.estimate.total)} "
+                       "of memory; set resources.memory to check it")
     return Fit(plan.fit.fits, plan.reason, message, plan.status_plan())
