@@ -78,3 +78,14 @@ def test_cpu_jobs_are_checked_against_the_pods_memory(llama_dir):
     fit = fit_of(FinetuneJobSpec.model_validate(doc), Settings(), ConfigSource())
     assert fit.fits is False and "of the pod's memory (gpus: 0 runs on CPU)" in fit.message
     assert "per GPU" not in fit.message
+
+
+def test_adding_the_skip_annotation_later_starts_the_job(api, operator, llama_dir):
+    api.create(job(llama_dir, "full", "80Gi"))
+    api.wait_condition("FinetuneJob", "router", "ResourcesFit", "False", "DoesNotFit")
+    api.custom.patch_namespaced_custom_object(
+        "kubetune.io", "v1alpha1", "team-a", "finetunejobs", "router",
+        {"metadata": {"annotations": {"kubetune.io/skip-fit-check": "true"}}})
+    wait_for(lambda: api.raw_job("router-train"), what="the Job, once the check is skipped")
+    status = api.wait_status("FinetuneJob", "router", lambda s: s.get("phase") == "Pending")
+    assert condition({"status": status}, "Failed")["status"] == "False"

@@ -77,3 +77,23 @@ def test_operator_restart_mid_run_creates_nothing_twice(api, operator, progress_
     assert condition({"status": after}, "Validated")["lastTransitionTime"] == condition(
         {"status": before}, "Validated")["lastTransitionTime"]
     assert after["attempts"] == 1
+
+
+def test_children_removed_after_finishing_are_not_created_again(api, operator):
+    api.create(FINETUNE_JOB)
+    wait_for(lambda: api.raw_job("router-train"))
+    pod = api.start_pod("router-train")
+    api.end_pod(pod, exit_code=0, message={"phase": "Succeeded", "result": {
+        "adapterUri": "pvc://models/router/adapter"}})
+    api.finish_job("router-train")
+    api.wait_status("FinetuneJob", "router", lambda s: s.get("phase") == "Succeeded")
+    # What ttlSecondsAfterFinished does: the Job (and its pods) go away.
+    api.batch.delete_namespaced_job("router-train", NAMESPACE)
+    wait_for(lambda: api.jobs() == [], what="the Job removed")
+    api.patch_spec("FinetuneJob", "router", {"queueName": "other"})  # any event at all
+    import time
+
+    time.sleep(1.5)
+    assert api.jobs() == []
+    status = api.status("FinetuneJob", "router")
+    assert status["phase"] == "Succeeded" and status["result"]["adapterUri"].endswith("adapter")

@@ -64,16 +64,24 @@ class Visit:
     old: dict[str, Any]
     generation: int | None
     now: str
+    job_name: str
+    job: dict[str, Any] | None
 
 
 async def _begin(state: OperatorState, kind: str, key: Key) -> Visit | None:
-    """The job to reconcile, or None: gone, being deleted, or invalid (then its status
-    says why, and it is never retried)."""
+    """The job to reconcile, or None: gone, being deleted, invalid (then its status says
+    why, and it is never retried), or finished after running, with its Job already removed
+    by ttlSecondsAfterFinished: a finished run is never started again, whatever changes
+    later (the spec sections that define it are immutable anyway)."""
     body = state.bodies(kind).get(key)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return None
+    namespace, name = key
+    job_name = train_job_name(name) if kind == "FinetuneJob" else eval_run_job_name(name)
     visit = Visit(body, state.current_status(kind, key), body["metadata"].get("generation"),
-                  now_text())
+                  now_text(), job_name, state.jobs.get((namespace, job_name)))
+    if visit.job is None and visit.old.get("phase") in TERMINAL and visit.old.get("jobName"):
+        return None
     problems = spec_problems(body, state.settings.allowed_uri_schemes)
     if problems:
         types = c.FINETUNE_TYPES if kind == "FinetuneJob" else c.EVAL_TYPES
@@ -90,13 +98,9 @@ async def sync_finetune(state: OperatorState, key: Key) -> None:
     if visit is None:
         return
     body, old, generation, now = visit.body, visit.old, visit.generation, visit.now
-    namespace, name = key
+    job_name, job = visit.job_name, visit.job
+    namespace = key[0]
     spec = FinetuneJobSpec.model_validate(body["spec"])
-    job_name = train_job_name(name)
-    job = state.jobs.get((namespace, job_name))
-    if job is None and old.get("phase") in TERMINAL and old.get("observedGeneration") == generation:
-        return  # finished, and its children were removed by ttlSecondsAfterFinished
-
     fit = await state.check_fit(body, spec)
     blocked = fit.fits is False
     if blocked and (body["metadata"].get("annotations") or {}).get(SKIP_FIT_CHECK) == "true":
@@ -202,12 +206,9 @@ async def sync_eval(state: OperatorState, key: Key) -> None:
     if visit is None:
         return
     body, old, generation, now = visit.body, visit.old, visit.generation, visit.now
+    job_name, job = visit.job_name, visit.job
     namespace, name = key
     spec = EvalJobSpec.model_validate(body["spec"])
-    job_name = eval_run_job_name(name)
-    job = state.jobs.get((namespace, job_name))
-    if job is None and old.get("phase") in TERMINAL and old.get("observedGeneration") == generation:
-        return
     source = resolve_eval_model(state, namespace, spec)
     if source.ready and job is None:
         job = await _create_evaluation_run(state, body, spec, source, job_name)
