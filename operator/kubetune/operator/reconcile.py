@@ -113,8 +113,8 @@ async def sync_finetune(state: OperatorState, key: Key) -> None:
     if job is not None:
         job = await _sync_suspend(state, spec, job)
     run = o.observe_run(job, state.pods_of(namespace, job_name))
-    eval_name = None
-    if run.state == o.SUCCEEDED and spec.evaluation:
+    eval_name = old.get("evalJobName")  # created once; not re-created if a user deletes it
+    if run.state == o.SUCCEEDED and spec.evaluation and not eval_name:
         eval_name = await _create_evaluation(state, body, spec)
     status = finetune_status(
         generation=generation, old=old, fit=fit, blocked=blocked, run=run,
