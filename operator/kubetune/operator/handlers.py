@@ -37,12 +37,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.startup(registry=registry)
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: Settings = memo.get("settings") or Settings.from_env()
-    settings.posting.level = logging.INFO
-    settings.persistence.finalizer = "kubetune.io/finalizer"  # unused: no on.delete handlers
-    settings.peering.standalone = not config.peering_name
-    if config.peering_name:
-        settings.peering.name = config.peering_name
-        settings.peering.mandatory = True
+    settings.posting.level = logging.INFO  # kopf.event(): Events for condition transitions
     kube = memo.get("kube") or Kube.connect()
     metrics = memo.get("metrics") or Metrics()
     state = OperatorState(settings=config, kube=kube, metrics=metrics,
