@@ -18,7 +18,7 @@ def test_single_gpu_command_is_the_images_default_command():
     cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))
     assert cmd == trainer_command(gpus=1, nodes=1, config_path=CONFIG, rendezvous_host=None)
     assert re.search(r"^USER 1000$", dockerfile, re.M)
-    assert '".[trainer]"' in dockerfile
+    assert '".[trainer,gpu]"' in dockerfile
 
 
 @pytest.mark.parametrize("gpus", [0, 1])
