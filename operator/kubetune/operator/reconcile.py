@@ -107,7 +107,7 @@ async def sync_finetune(state: OperatorState, key: Key) -> None:
         blocked = False
         fit = replace(fit, message=f"{fit.message} (running anyway: {SKIP_FIT_CHECK})")
     if job is None and not blocked:
-        job = await _create_training(state, body, spec, job_name)
+        job = await _create_training(state, body, spec)
         if key not in state.finetunejobs:
             return  # deleted while we looked
     if job is not None:
@@ -124,8 +124,8 @@ async def sync_finetune(state: OperatorState, key: Key) -> None:
     await write_status(state, "FinetuneJob", body, old, status)
 
 
-async def _create_training(state: OperatorState, body: dict[str, Any], spec: FinetuneJobSpec,
-                           job_name: str) -> dict[str, Any] | None:
+async def _create_training(state: OperatorState, body: dict[str, Any],
+                           spec: FinetuneJobSpec) -> dict[str, Any] | None:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if not await _still_exists(state, "FinetuneJob", body):
         return None
@@ -133,12 +133,21 @@ async def _create_training(state: OperatorState, body: dict[str, Any], spec: Fin
     await state.kube.create(builders.config_map("FinetuneJob", body, config))
     if spec.resources.nodes > 1:
         await state.kube.create(builders.headless_service(body))
-    created = await state.kube.create(builders.training_job(body, spec, state.settings))
-    if created is None:  # it existed already (operator restart): read it instead
+    return await _create_job(state, "FinetuneJob", body,
+                             builders.training_job(body, spec, state.settings))
+
+
+async def _create_job(state: OperatorState, kind: str, body: dict[str, Any],
+                      job: dict[str, Any]) -> dict[str, Any] | None:
+    """Create the batch/v1 Job (or read it, when it exists already: an operator restart)
+    and keep it in the cache."""
+    namespace, job_name = job["metadata"]["namespace"], job["metadata"]["name"]
+    created = await state.kube.create(job)
+    if created is None:
         created = await state.kube.get_job(namespace, job_name)
     else:
-        state.metrics.created.labels("FinetuneJob", namespace).inc()
-        _observe_start_latency(state, "FinetuneJob", body)
+        state.metrics.created.labels(kind, namespace).inc()
+        _observe_start_latency(state, kind, body)
     if created is not None:
         state.jobs.setdefault((namespace, job_name), created)
     return state.jobs.get((namespace, job_name))
@@ -211,7 +220,7 @@ async def sync_eval(state: OperatorState, key: Key) -> None:
     spec = EvalJobSpec.model_validate(body["spec"])
     source = resolve_eval_model(state, namespace, spec)
     if source.ready and job is None:
-        job = await _create_evaluation_run(state, body, spec, source, job_name)
+        job = await _create_evaluation_run(state, body, spec, source)
         if key not in state.evaljobs:
             return  # deleted while we looked
     run = o.observe_run(job, state.pods_of(namespace, job_name))
@@ -274,7 +283,7 @@ def resolve_eval_model(state: OperatorState, namespace: str, spec: EvalJobSpec) 
 
 
 async def _create_evaluation_run(state: OperatorState, body: dict[str, Any], spec: EvalJobSpec,
-                                 source: EvalSource, job_name: str) -> dict[str, Any] | None:
+                                 source: EvalSource) -> dict[str, Any] | None:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if not await _still_exists(state, "EvalJob", body):
         return None
@@ -283,16 +292,8 @@ async def _create_evaluation_run(state: OperatorState, body: dict[str, Any], spe
     uris = [source.model.uri, source.model.base_uri, spec.dataset.uri, config.output_uri,
             source.baseline.uri if source.baseline else None]
     await state.kube.create(builders.config_map("EvalJob", body, config))
-    created = await state.kube.create(builders.evaluation_job(
+    return await _create_job(state, "EvalJob", body, builders.evaluation_job(
         body, config, spec, state.settings, source.secrets, [u for u in uris if u]))
-    if created is None:
-        created = await state.kube.get_job(namespace, job_name)
-    else:
-        state.metrics.created.labels("EvalJob", namespace).inc()
-        _observe_start_latency(state, "EvalJob", body)
-    if created is not None:
-        state.jobs.setdefault((namespace, job_name), created)
-    return state.jobs.get((namespace, job_name))
 
 
 def eval_jobs_waiting_on(state: OperatorState, namespace: str, finetune_name: str) -> list[Key]:
