@@ -6,6 +6,7 @@ import copy
 import json
 from pathlib import Path
 
+from tests.trainer.helpers import word_level_tokenizer
 from tests.trainer.helpers import write_jsonl as write_jsonl  # shared with the evaluator tests
 
 ANIMALS = ("cat", "dog", "bird", "fish", "horse", "cow")
@@ -15,20 +16,10 @@ SPECIALS = ["<unk>", "<pad>", "<s>", "</s>"]
 
 
 def build_tokenizer(folder: Path):
-    """A word-level tokenizer over a small vocabulary, trained in well under a second."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
+    """A word-level tokenizer over the animal vocabulary, trained in well under a second."""
     corpus = [" ".join(ANIMALS + NUMBERS), "the is number which one a an what ? . , !",
               "<|user|> <|assistant|> <|system|>"]
-    tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tokenizer.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=SPECIALS))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>",
-                                   pad_token="<pad>", bos_token="<s>", eos_token="</s>")
-    fast.save_pretrained(folder)
-    return fast
+    return word_level_tokenizer(folder, corpus, SPECIALS)
 
 
 def build_tiny_llama(folder: Path, vocab_size: int, seed: int = 0) -> Path:

@@ -18,16 +18,22 @@ SPECIALS = ["<unk>", "<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|sys
 
 
 def build_tokenizer(folder: Path):
-    """A word-level tokenizer over a small vocabulary, trained in well under a second."""
+    """The colour tokenizer of the trainer tests (see word_level_tokenizer)."""
+    corpus = [" ".join(WORDS), "the is number which one say colour", *ANSWERS.values(),
+              "what is : ? . , ! a an and of to in for"]
+    return word_level_tokenizer(folder, corpus, SPECIALS)
+
+
+def word_level_tokenizer(folder: Path, corpus: list[str], specials: list[str]):
+    """A word-level tokenizer over a small vocabulary, trained in well under a second and
+    saved to `folder` like a model's tokenizer."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    corpus = [" ".join(WORDS), "the is number which one say colour", *ANSWERS.values(),
-              "what is : ? . , ! a an and of to in for"]
     tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tokenizer.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=SPECIALS))
+    tokenizer.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=specials))
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>",
                                    pad_token="<pad>", bos_token="<s>", eos_token="</s>")
     fast.save_pretrained(folder)
