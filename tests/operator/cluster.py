@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -167,9 +168,9 @@ class ClusterApi:
 
 
 class ProgressServer:
-    """Plays a trainer's GET /progress on 127.0.0.1."""
+    """Plays a trainer's GET /progress on 127.0.0.1 (or `host`, e.g. ::1)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.report: dict[str, Any] | None = None
         self.requests = 0
         server_self = self
@@ -191,7 +192,8 @@ class ProgressServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server_class = _V6Server if ":" in host else ThreadingHTTPServer
+        self.server = server_class((host, 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -202,3 +204,7 @@ class ProgressServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class _V6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6

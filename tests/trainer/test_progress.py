@@ -6,7 +6,7 @@ import json
 import urllib.request
 
 from kubetune_trainer import termination
-from kubetune_trainer.progress import Progress, ProgressServer
+from kubetune_trainer.progress import Progress, ProgressServer, base_url
 
 
 def test_progress_json_and_prometheus_metrics():
@@ -41,6 +41,50 @@ def test_progress_server_takes_host_and_port_from_env(monkeypatch):
         assert server.address[0] == "127.0.0.1" and server.address[1] > 0
     finally:
         server.stop()
+
+
+def _step_at(host: str, port: int) -> int:
+    with urllib.request.urlopen(f"{base_url(host, port)}/progress", timeout=5) as response:
+        return json.load(response)["step"]
+
+
+def test_progress_server_on_an_ipv6_pod_ip(monkeypatch):
+    """An IPv6-only pod: POD_IP is an IPv6 address (status.podIP on an IPv6 cluster,
+    https://kubernetes.io/docs/concepts/services-networking/dual-stack/); the server binds it
+    with an AF_INET6 socket and the URL brackets it."""
+    monkeypatch.setenv("POD_IP", "::1")
+    monkeypatch.delenv("POD_IPS", raising=False)
+    monkeypatch.setenv("KUBETUNE_PROGRESS_PORT", "0")
+    progress = Progress()
+    server = ProgressServer(progress).start()
+    try:
+        progress.update(step=7)
+        host, port = server.address
+        assert host == "::1"
+        assert _step_at(host, port) == 7
+    finally:
+        server.stop()
+
+
+def test_progress_server_on_every_address_of_a_dual_stack_pod(monkeypatch):
+    """A dual-stack pod has one IP per family in status.podIPs (the downward API gives them
+    comma-separated); whichever family the operator uses, the trainer answers."""
+    monkeypatch.setenv("POD_IP", "127.0.0.1")
+    monkeypatch.setenv("POD_IPS", "127.0.0.1,::1")
+    monkeypatch.setenv("KUBETUNE_PROGRESS_PORT", "0")
+    progress = Progress()
+    server = ProgressServer(progress).start()
+    try:
+        progress.update(step=3)
+        assert [host for host, _ in server.addresses] == ["127.0.0.1", "::1"]
+        assert [_step_at(host, port) for host, port in server.addresses] == [3, 3]
+    finally:
+        server.stop()
+
+
+def test_base_url_brackets_ipv6_only():
+    assert base_url("10.1.2.3", 8000) == "http://10.1.2.3:8000"
+    assert base_url("fd00::5", 8000) == "http://[fd00::5]:8000"
 
 
 def test_termination_message_stays_under_4_kib(tmp_path):

@@ -1,7 +1,10 @@
 """Live progress for the operator: GET /progress (JSON) and GET /metrics (Prometheus).
 
-Rank 0 serves both on $POD_IP:$KUBETUNE_PROGRESS_PORT (defaults 127.0.0.1:8000) from a daemon
-thread; the training loop only updates numbers under a lock.
+Rank 0 serves both on each of the pod's addresses ($POD_IPS, a comma-separated list from the
+downward API's status.podIPs, else $POD_IP, else 127.0.0.1) and $KUBETUNE_PROGRESS_PORT
+(default 8000), from daemon threads; the training loop only updates numbers under a lock.
+Each address gets a server of its own family, so IPv4, IPv6 and dual-stack pods all answer
+(the standard library's HTTPServer is IPv4-only unless told otherwise).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -73,31 +77,60 @@ class Progress:
 
 
 class ProgressServer:
-    """The HTTP endpoint; `port` 0 picks a free port (tests)."""
+    """The HTTP endpoint on every address of the pod; `port` 0 picks a free port (tests)."""
 
     def __init__(self, progress: Progress, host: str | None = None, port: int | None = None):
-        host = host or os.environ.get("POD_IP") or "127.0.0.1"
         if port is None:
             port = int(os.environ.get("KUBETUNE_PROGRESS_PORT") or DEFAULT_PORT)
         self.progress = progress
-        self._server = ThreadingHTTPServer((host, port), _handler_for(progress))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="progress-server")
+        self._servers = [_FamilyServer((address, port), _handler_for(progress))
+                         for address in ([host] if host else pod_addresses())]
+        self._threads = [threading.Thread(target=server.serve_forever, daemon=True,
+                                          name="progress-server") for server in self._servers]
 
     @property
     def address(self) -> tuple[str, int]:
-        return self._server.server_address[:2]
+        """The first (primary) address and its port."""
+        return self.addresses[0]
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [server.server_address[:2] for server in self._servers]
 
     def start(self) -> ProgressServer:
-        self._thread.start()
-        log.info("progress: serving http://%s:%d/progress and /metrics", *self.address)
+        for thread in self._threads:
+            thread.start()
+        for host, port in self.addresses:
+            log.info("progress: serving %s/progress and /metrics", base_url(host, port))
         return self
 
     def stop(self) -> None:
-        if self._thread.is_alive():  # shutdown() waits forever for a loop that never ran
-            self._server.shutdown()
-        self._server.server_close()
+        for server, thread in zip(self._servers, self._threads, strict=True):
+            if thread.is_alive():  # shutdown() waits forever for a loop that never ran
+                server.shutdown()
+            server.server_close()
+
+
+def pod_addresses() -> list[str]:
+    """The addresses to serve on: all of the pod's IPs (dual-stack pods have one per family)."""
+    ips = [ip.strip() for ip in (os.environ.get("POD_IPS") or "").split(",") if ip.strip()]
+    return list(dict.fromkeys(ips)) or [os.environ.get("POD_IP") or "127.0.0.1"]
+
+
+def base_url(host: str, port: int) -> str:
+    """http://host:port, with an IPv6 address in brackets (RFC 3986)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class _FamilyServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer of the address's own family (AF_INET6 for an IPv6 address)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler) -> None:
+        infos = socket.getaddrinfo(address[0], address[1], type=socket.SOCK_STREAM)
+        self.address_family = infos[0][0]
+        super().__init__(address, handler)
 
 
 def _handler_for(progress: Progress):

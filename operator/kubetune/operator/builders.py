@@ -216,6 +216,8 @@ def _pod_template(*, kind: str, body: dict[str, Any], component: str, command: l
     ]
     env = [
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        # Every IP of a dual-stack pod (comma-separated): the trainer serves progress on each.
+        {"name": "POD_IPS", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "KUBETUNE_TERMINATION_LOG", "value": TERMINATION_LOG},
         {"name": "KUBETUNE_PROGRESS_PORT", "value": str(settings.progress_port)},

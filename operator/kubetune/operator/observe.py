@@ -92,9 +92,23 @@ def observe_run(job: dict[str, Any] | None, pods: list[dict[str, Any]],
         return RunObservation(STARTING, problem[0], problem[1], **common)
     running = [p for p in rank0 if (p.get("status") or {}).get("phase") == "Running"]
     if running and status.get("active"):
-        ip = (running[-1].get("status") or {}).get("podIP")
-        return RunObservation(RUNNING, c.PODS_RUNNING, "", progress_ip=ip, **common)
+        return RunObservation(RUNNING, c.PODS_RUNNING, "", progress_ip=pod_ip(running[-1]),
+                              **common)
     return RunObservation(STARTING, c.PODS_STARTING, "waiting for the pods to start", **common)
+
+
+def pod_ip(pod: dict[str, Any]) -> str | None:
+    """The pod's primary IP (IPv4 or IPv6): status.podIP, else the first of status.podIPs
+    (the same address on a real API server; the trainer serves progress on all of them)."""
+    status = pod.get("status") or {}
+    ips = [entry.get("ip") for entry in status.get("podIPs") or [] if entry.get("ip")]
+    return status.get("podIP") or (ips[0] if ips else None)
+
+
+def progress_url(ip: str, port: int) -> str:
+    """The trainer's GET /progress URL; an IPv6 address goes in brackets (RFC 3986)."""
+    host = f"[{ip}]" if ":" in ip else ip
+    return f"http://{host}:{port}/progress"
 
 
 def _rank0_pods(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:

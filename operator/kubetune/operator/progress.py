@@ -58,7 +58,7 @@ def _running_targets(state: OperatorState):
 
 async def _poll_job(state: OperatorState, session: aiohttp.ClientSession, key: Key,
                     ip: str) -> bool:
-    url = f"http://{ip}:{state.settings.progress_port}/progress"
+    url = o.progress_url(ip, state.settings.progress_port)
     try:
         async with session.get(url) as response:
             if response.status != 200:
