@@ -9,6 +9,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -31,7 +32,7 @@ def kubectl(kubeconfig: pathlib.Path, tmp_path: pathlib.Path):
 def test_kubectl_get_namespaces(kubectl, http: RawApi) -> None:
     http.post("/api/v1/namespaces/team-a/configmaps", {"metadata": {"name": "c"}})
     lines = kubectl("get", "ns").stdout.splitlines()
-    assert lines[0].split() == ["NAME", "AGE"]
+    assert lines[0].split() == ["NAME", "STATUS", "AGE"]
     assert [line.split()[0] for line in lines[1:]] == ["default", "team-a"]
 
 
@@ -69,3 +70,183 @@ def test_kubectl_apply_of_a_builtin_uses_strategic_merge_patch(kubectl, http: Ra
     assert stored["data"] == {"a": "1"}
     kubectl("delete", "-f", "-", stdin=yaml.safe_dump(manifest))
     assert http.get("/api/v1/namespaces/default/configmaps/settings").status_code == 404
+
+
+# --- kubectl explain: OpenAPI v3 with the CRDs' schemas -------------------------------------
+
+CRDS = pathlib.Path(__file__).resolve().parents[2] / "crds"
+
+
+@pytest.fixture
+def kubetune_crds(cluster) -> None:
+    cluster.call(lambda emulator: emulator.install_crds_from(CRDS))
+
+
+def test_kubectl_explain_prints_field_docs_from_the_crd_schema(kubectl, kubetune_crds) -> None:
+    """kubectl 1.32 explains from OpenAPI v3 (/openapi/v3, then the group version's
+    document), finding the kind by x-kubernetes-group-version-kind, as kube-apiserver
+    publishes a CRD's schema (https://kubernetes.io/docs/tasks/extend-kubernetes/
+    custom-resources/custom-resource-definitions/#publish-validation-schema-in-openapi)."""
+    spec = kubectl("explain", "finetunejob.spec").stdout
+    assert "KIND:       FinetuneJob" in spec and "VERSION:    v1alpha1" in spec
+    assert "What to finetune, on what data, how, and on which GPUs." in spec
+    assert "dataset\t<Object> -required-" in spec and "hyperparameters\t<Object>" in spec
+
+    uri = kubectl("explain", "ftj.spec.model.uri").stdout
+    assert "FIELD: uri <string>" in uri and "hf://ORG/NAME[@REVISION]" in uri
+
+    evaljob = kubectl("explain", "evaljob").stdout
+    assert "KIND:       EvalJob" in evaljob and "metadata\t<ObjectMeta>" in evaljob
+    assert "Standard object's metadata." in evaljob  # the description every kind has
+
+    labels = kubectl("explain", "evaljob.metadata.labels").stdout
+    assert "FIELD: labels <map[string]string>" in labels
+
+
+def test_openapi_v2_is_json_only(http: RawApi, kubetune_crds) -> None:
+    """/openapi/v2 holds every CRD's definitions (Swagger 2.0). It is served as JSON; a
+    protobuf-only request gets 406 Not Acceptable (kube-apiserver serves both: the
+    emulator has no protobuf encoder), which client-go's `OpenAPISchema` reads as "not there"."""
+    document = http.get("/openapi/v2").json()
+    definition = document["definitions"]["io.kubetune.v1alpha1.FinetuneJob"]
+    assert definition["x-kubernetes-group-version-kind"] == [
+        {"group": "kubetune.io", "version": "v1alpha1", "kind": "FinetuneJob"}]
+    assert "dataset" in definition["properties"]["spec"]["properties"]
+    protobuf = http.session.get(http.base_url + "/openapi/v2", headers={
+        "Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"}, timeout=10)
+    assert protobuf.status_code == 406
+
+
+# --- server-side tables: kubernetes pkg/printers/internalversion/printers.go -----------------
+
+def _pod(name: str, **status) -> dict:
+    return {"metadata": {"name": name},
+            "spec": {"containers": [{"name": "main", "image": "python:3.11"}]}, **status}
+
+
+def test_kubectl_get_pods_shows_ready_status_restarts_age(kubectl, http: RawApi) -> None:
+    """printPod: READY is ready/total containers, STATUS the phase unless a container's
+    waiting or terminated reason says more (ContainerCreating, Completed, Error), RESTARTS
+    the containers' restartCount."""
+    pods = "/api/v1/namespaces/default/pods"
+    for name in ("creating", "running", "done"):
+        assert http.post(pods, _pod(name)).status_code == 201
+    states = {
+        "creating": ("Pending", {"waiting": {"reason": "ContainerCreating"}}, False, 0),
+        "running": ("Running", {"running": {"startedAt": "2026-01-01T00:00:00Z"}}, True, 2),
+        "done": ("Succeeded", {"terminated": {"exitCode": 0, "reason": "Completed"}}, False, 0),
+    }
+    for name, (phase, state, ready, restarts) in states.items():
+        status = {"phase": phase, "podIP": "127.0.0.9", "podIPs": [{"ip": "127.0.0.9"}],
+                  "containerStatuses": [{"name": "main", "state": state, "ready": ready,
+                                         "restartCount": restarts, "image": "python:3.11",
+                                         "imageID": ""}]}
+        response = http.patch(f"{pods}/{name}/status", {"status": status})
+        assert response.status_code == 200, response.text
+
+    lines = [line.split() for line in kubectl("get", "pods").stdout.splitlines()]
+    assert lines[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    rows = {row[0]: row[1:4] for row in lines[1:]}
+    assert rows == {"creating": ["0/1", "ContainerCreating", "0"],
+                    "done": ["0/1", "Completed", "0"], "running": ["1/1", "Running", "2"]}
+    wide = kubectl("get", "pod", "running", "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[5:] == ["IP", "NODE", "NOMINATED", "NODE", "READINESS", "GATES"]
+    assert wide[1].split()[5] == "127.0.0.9"
+
+
+def test_kubectl_get_jobs_shows_status_completions_duration(kubectl, http: RawApi) -> None:
+    """printJob (kubectl 1.32 columns): STATUS from the conditions (Running, Complete,
+    Failed, Suspended), COMPLETIONS succeeded/completions, DURATION completionTime - startTime."""
+    jobs = "/apis/batch/v1/namespaces/default/jobs"
+    template = {"spec": {"restartPolicy": "Never",
+                         "containers": [{"name": "main", "image": "python:3.11"}]}}
+    for name in ("busy", "finished"):
+        body = {"metadata": {"name": name}, "spec": {"completions": 2, "template": template}}
+        assert http.post(jobs, body).status_code == 201
+    http.patch(f"{jobs}/busy/status", {"status": {"startTime": "2026-01-01T00:00:00Z",
+                                                  "succeeded": 1}})
+    http.patch(f"{jobs}/finished/status", {"status": {
+        "startTime": "2026-01-01T00:00:00Z", "completionTime": "2026-01-01T00:03:05Z",
+        "succeeded": 2, "conditions": [{"type": "Complete", "status": "True"}]}})
+
+    lines = [line.split() for line in kubectl("get", "jobs").stdout.splitlines()]
+    assert lines[0] == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    rows = {row[0]: row[1:4] for row in lines[1:]}
+    assert rows["finished"] == ["Complete", "2/2", "3m5s"]
+    assert rows["busy"][:2] == ["Running", "1/2"]
+
+
+def test_kubectl_get_events_and_namespaces(kubectl, http: RawApi) -> None:
+    """printEvent: LAST SEEN TYPE REASON OBJECT MESSAGE (OBJECT is kind/name in lower
+    case); printNamespace: NAME STATUS AGE."""
+    event = {"metadata": {"name": "ftj.1"}, "type": "Warning", "reason": "InvalidSpec",
+             "message": "spec.dataset: Field required ",
+             "involvedObject": {"kind": "FinetuneJob", "name": "ftj", "namespace": "default"},
+             "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z",
+             "count": 3, "source": {"component": "kubetune"}}
+    assert http.post("/api/v1/namespaces/default/events", event).status_code == 201
+    lines = kubectl("get", "events").stdout.splitlines()
+    assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert lines[1].split()[1:] == ["Warning", "InvalidSpec", "finetunejob/ftj", "spec.dataset:",
+                                    "Field", "required"]
+    wide = kubectl("get", "events", "-o", "wide").stdout.splitlines()
+    assert "kubetune" in wide[1].split() and "3" in wide[1].split()
+
+    namespaces = [line.split() for line in kubectl("get", "namespaces").stdout.splitlines()]
+    assert namespaces[0] == ["NAME", "STATUS", "AGE"]
+    assert namespaces[1][:2] == ["default", "Active"]
+
+
+# --- kubectl wait and get -w ----------------------------------------------------------------
+
+def _background(kubeconfig: pathlib.Path, home: pathlib.Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([KUBECTL, "--kubeconfig", str(kubeconfig), *args], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "HOME": str(home)})
+
+
+def test_kubectl_wait_for_a_condition(kubectl, http: RawApi, kubeconfig: pathlib.Path,
+                                      tmp_path: pathlib.Path) -> None:
+    """`kubectl wait --for=condition=Complete` lists, then watches the object by field
+    selector until the condition is True (https://kubernetes.io/docs/reference/kubectl/
+    generated/kubectl_wait/)."""
+    jobs = "/apis/batch/v1/namespaces/default/jobs"
+    template = {"spec": {"restartPolicy": "Never",
+                         "containers": [{"name": "main", "image": "python:3.11"}]}}
+    http.post(jobs, {"metadata": {"name": "w"}, "spec": {"template": template}})
+    waiter = _background(kubeconfig, tmp_path, "wait", "--for=condition=Complete", "job/w",
+                         "--timeout=30s")
+    try:
+        # The watch must be open before the change, or this tests only the initial list.
+        time.sleep(1)
+        assert waiter.poll() is None, waiter.communicate()
+        http.patch(f"{jobs}/w/status", {"status": {"conditions": [
+            {"type": "Complete", "status": "True"}]}})
+        out, err = waiter.communicate(timeout=30)
+    finally:
+        waiter.kill()
+    assert waiter.returncode == 0, err
+    assert out.strip() == "job.batch/w condition met"
+
+
+def test_kubectl_get_watch_prints_table_rows_as_objects_change(http: RawApi, kubeconfig: pathlib.Path,
+                                                               tmp_path: pathlib.Path) -> None:
+    """`kubectl get pods -w` watches with `Accept: ...;as=Table`: kube-apiserver sends each
+    event's object as a one-row Table, so the rows keep the real columns."""
+    pods = "/api/v1/namespaces/default/pods"
+    http.post(pods, _pod("watched"))
+    watcher = _background(kubeconfig, tmp_path, "get", "pods", "-w")
+    try:
+        assert watcher.stdout is not None
+        header = watcher.stdout.readline().split()
+        first = watcher.stdout.readline().split()
+        http.patch(f"{pods}/watched/status", {"status": {"phase": "Running", "containerStatuses": [
+            {"name": "main", "state": {"running": {}}, "ready": True, "restartCount": 0,
+             "image": "python:3.11", "imageID": ""}]}})
+        changed = watcher.stdout.readline().split()
+    finally:
+        watcher.kill()
+        watcher.communicate()
+    assert header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert first[:3] == ["watched", "0/1", "Pending"]
+    assert changed[:3] == ["watched", "1/1", "Running"]

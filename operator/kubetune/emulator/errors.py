@@ -112,3 +112,10 @@ def unsupported_media_type(content_type: str) -> ApiError:
 
 def expired(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
+
+
+def not_acceptable(accept: str) -> ApiError:
+    return ApiError(
+        406, "NotAcceptable",
+        f"only the following media types are accepted: application/json (asked for {accept!r})",
+    )

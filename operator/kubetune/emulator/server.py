@@ -22,11 +22,12 @@ import attrs
 from kmock import KubernetesEmulator, Request, Response, resource
 from typing_extensions import override
 
-from kubetune.emulator import discovery, errors
+from kubetune.emulator import discovery, errors, openapi
 from kubetune.emulator.crds import read_crd_documents
 from kubetune.emulator.operations import ApiOperations
 from kubetune.emulator.patches import decode_patch, media_type
 from kubetune.emulator.paths import ResourcePath, parse_resource_path
+from kubetune.emulator.pod_logs import LogFiles, serve_pod_log
 from kubetune.emulator.registry import ResourceRegistry
 from kubetune.emulator.resources import BUILTIN_RESOURCES, CUSTOM_RESOURCE_DEFINITIONS, ResourceType
 from kubetune.emulator.selectors import Predicate, combine, parse_field_selector, parse_label_selector
@@ -44,6 +45,8 @@ class ApiServerEmulator(KubernetesEmulator):
 
     # How many recent changes a watch can resume from (older resourceVersions get 410 Gone).
     watch_history_size: int = 10_000
+    # Where pods' output is (set by the local executor); None: `pods/log` is a 400.
+    pod_log_files: LogFiles | None = None
     store: ObjectStore = attrs.field(init=False)
     registry: ResourceRegistry = attrs.field(init=False)
     operations: ApiOperations = attrs.field(init=False)
@@ -56,9 +59,11 @@ class ApiServerEmulator(KubernetesEmulator):
         for resource_type in BUILTIN_RESOURCES:
             self.registry.register(resource_type)
         self.operations.ensure_namespace("default")
-        # kubectl reads OpenAPI v3 to see that the server validates fields itself; v2 stays 404.
+        # kubectl reads OpenAPI v3 for explain and to see that the server validates fields
+        # itself; v2 is JSON only (see openapi.py).
         self.fallback["get /openapi/v3"] << (lambda: discovery.openapi_v3_index(self.registry))
         self.fallback["get", re.compile(r"/openapi/v3/.+")] << self._serve_openapi_v3_group_version
+        self.fallback["get /openapi/v2"] << self._serve_openapi_v2
         for probe in ("/healthz", "/livez", "/readyz"):
             self.fallback[f"get {probe}"] << b"ok"
 
@@ -118,7 +123,23 @@ class ApiServerEmulator(KubernetesEmulator):
 
     async def _serve_openapi_v3_group_version(self, request: Request) -> Any:
         gv_path = request.url.path.removeprefix("/openapi/v3/")
-        return discovery.openapi_v3_group_version(self.registry, gv_path) or _not_found()
+        document = discovery.openapi_v3_group_version(self.registry, gv_path)
+        if document is None:
+            return _not_found()
+        parts = gv_path.strip("/").split("/")
+        if parts[0] == "apis" and len(parts) == 3:
+            openapi.add_crd_schemas_v3(document, self._crds(), parts[1], parts[2])
+        return document
+
+    async def _serve_openapi_v2(self, request: Request) -> Any:
+        accept = request.headers.get("Accept", "")
+        if accept and not any(kind in accept for kind in ("json", "*/*")):
+            error = errors.not_acceptable(accept)  # protobuf only: see openapi.py
+            return Response(status=error.code, payload=error.status_body())
+        return openapi.openapi_v2(self.registry, self._crds())
+
+    def _crds(self) -> list[dict[str, Any]]:
+        return self.store.list(CUSTOM_RESOURCE_DEFINITIONS.storage_key)
 
     def _forget_old_requests(self) -> None:
         """Bound kmock's request log (and its per-reaction logs), which it never trims."""
@@ -138,8 +159,19 @@ class ApiServerEmulator(KubernetesEmulator):
         if method == "GET" and (path.legacy_watch or query.get("watch") in ("true", "1")):
             matches = self._predicate(rtype, path, query)
             timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
-            watch = WatchStream(self.store, rtype, matches, ops.present)
+            present = ops.present
+            if wants_table(raw_request.headers.get("Accept", "")):
+                # As kube-apiserver: each event's object is a one-row Table (kubectl get -w).
+                present = lambda rtype, obj: as_table(rtype, ops.present(rtype, obj))  # noqa: E731
+            watch = WatchStream(self.store, rtype, matches, present)
             return await watch.serve(raw_request, query.get("resourceVersion"), timeout)
+        if method == "GET" and path.subresource == "log" and rtype.storage_key == ("", "pods"):
+            assert path.name is not None  # a subresource always follows a name
+            pod = ops.get(rtype, path.namespace, path.name)
+            return await serve_pod_log(raw_request, pod, self.pod_log_files, lambda: self.store.get(
+                rtype.storage_key, path.namespace, path.name))
+        if method == "GET" and path.subresource not in (None, "status"):
+            raise errors.unknown_resource()
         if method == "GET":
             if path.name is None:
                 result = ops.list(rtype, path.namespace, self._predicate(rtype, path, query))

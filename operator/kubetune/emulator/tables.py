@@ -1,8 +1,10 @@
 """Server-side printing: the `Table` objects `kubectl get` asks for.
 
 kubectl sends `Accept: application/json;as=Table;g=meta.k8s.io;v=v1` and prints the
-columns the server chose: NAME, then a CRD's `additionalPrinterColumns` (or AGE without)
-(only simple paths such as `.status.phase` or `.spec.items[0].name` are evaluated).
+columns the server chose: for Pods, Jobs, Events and Namespaces those of kube-apiserver's
+own printers (`printers.py`); otherwise NAME, then a CRD's `additionalPrinterColumns` (or
+AGE without) (only simple paths such as `.status.phase` or `.spec.items[0].name` are
+evaluated).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import datetime
 import re
 from typing import Any
 
+from kubetune.emulator.printers import BUILTIN_PRINTERS, human_duration, parse_time
 from kubetune.emulator.resources import ResourceType
 
 _PATH_PART = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
@@ -33,23 +36,16 @@ def _simple_json_path(obj: Any, path: str) -> Any:
 
 
 def human_age(timestamp: str | None, now: datetime.datetime | None = None) -> str:
-    """`kubectl get`'s AGE: 45s, 3m2s, 95m, 5h, 3d (kube's HumanDuration, simplified)."""
-    if not timestamp:
+    """`kubectl get`'s AGE: 45s, 3m2s, 95m, 5h3m, 3d (apimachinery's HumanDuration)."""
+    created = parse_time(timestamp)
+    if created is None:
         return "<unknown>"
-    created = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
-    seconds = max(0, int(((now or datetime.datetime.now(datetime.UTC)) - created).total_seconds()))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 600:
-        return f"{seconds // 60}m{seconds % 60}s"
-    if seconds < 3 * 3600:
-        return f"{seconds // 60}m"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
+    return human_duration(((now or datetime.datetime.now(datetime.UTC)) - created).total_seconds())
 
 
 def _columns(rtype: ResourceType) -> list[dict[str, Any]]:
+    if rtype.storage_key in BUILTIN_PRINTERS:
+        return BUILTIN_PRINTERS[rtype.storage_key][0]
     columns = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
                 "description": "Name of the object"}]
     columns += [
@@ -65,6 +61,8 @@ def _columns(rtype: ResourceType) -> list[dict[str, Any]]:
 
 
 def _cells(rtype: ResourceType, obj: dict[str, Any]) -> list[Any]:
+    if rtype.storage_key in BUILTIN_PRINTERS:
+        return BUILTIN_PRINTERS[rtype.storage_key][1](obj)
     cells: list[Any] = [obj["metadata"]["name"]]
     for column in rtype.printer_columns:
         value = _simple_json_path(obj, column["jsonPath"])

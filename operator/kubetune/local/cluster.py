@@ -107,6 +107,7 @@ class LocalCluster:
             seed_hf_cache(self.hf_home)
         try:
             self.emulator = EmulatorThread(port=self.port, crds=self.crds_dir).start()
+            attach_pod_logs(self.emulator, self.workdir)
             self.emulator.write_kubeconfig(self.kubeconfig)
             self._create_namespaces_and_claims()
             self.executor = ExecutorThread(
@@ -208,6 +209,13 @@ class LocalCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def attach_pod_logs(emulator: Any, workdir: str | pathlib.Path) -> None:
+    """Let the API server answer `kubectl logs` from the executor's log files (the part of
+    the kubelet that serves `/containerLogs` to kube-apiserver)."""
+    files = WorkDir(pathlib.Path(workdir).resolve()).container_log
+    emulator.call(lambda server: setattr(server, "pod_log_files", files))
 
 
 def _claim_key(key: str) -> tuple[str, str]:

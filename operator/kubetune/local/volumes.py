@@ -39,6 +39,12 @@ class WorkDir:
         folder = self.pod(namespace, pod)
         return folder / "log" if only else folder / "logs" / container
 
+    def container_log(self, pod: Object, container: str) -> pathlib.Path:
+        """The log of one container of `pod` (what `kubectl logs` reads through the API)."""
+        spec = pod.get("spec") or {}
+        only = len([*spec.get("initContainers", []), *spec.get("containers", [])]) == 1
+        return self.log(pod["metadata"]["namespace"], pod["metadata"]["name"], container, only)
+
     def termination_file(self, namespace: str, pod: str, container: str, only: bool) -> pathlib.Path:
         folder = self.pod(namespace, pod)
         return folder / "termination-log" if only else folder / f"termination-log-{container}"
