@@ -66,10 +66,12 @@ class OperatorControl:
     def __init__(self, settings: Settings, kubeconfig: Path, fit_checker) -> None:
         self.settings, self.kubeconfig, self.fit_checker = settings, kubeconfig, fit_checker
         self.metrics = Metrics()
+        self.kube: Kube | None = None
+        """A client to use instead of a fresh one (e.g. one that counts its requests)."""
         self.thread: OperatorThread | None = None
 
     def start(self) -> OperatorControl:
-        memo = {"kube": Kube.connect(str(self.kubeconfig)), "metrics": self.metrics}
+        memo = {"kube": self.kube or Kube.connect(str(self.kubeconfig)), "metrics": self.metrics}
         if self.fit_checker is not None:
             memo["fit_checker"] = self.fit_checker
         self.thread = OperatorThread(copy.copy(self.settings), memo=memo).start()

@@ -22,14 +22,19 @@ import attrs
 from kmock import KubernetesEmulator, Request, Response, resource
 from typing_extensions import override
 
-from kubetune.emulator import discovery, errors, openapi
+from kubetune.emulator import admission_policies, discovery, errors, openapi
 from kubetune.emulator.crds import read_crd_documents
 from kubetune.emulator.operations import ApiOperations
 from kubetune.emulator.patches import decode_patch, media_type
 from kubetune.emulator.paths import ResourcePath, parse_resource_path
 from kubetune.emulator.pod_logs import LogFiles, serve_pod_log
 from kubetune.emulator.registry import ResourceRegistry
-from kubetune.emulator.resources import BUILTIN_RESOURCES, CUSTOM_RESOURCE_DEFINITIONS, ResourceType
+from kubetune.emulator.resources import (
+    BUILTIN_RESOURCES,
+    CUSTOM_RESOURCE_DEFINITIONS,
+    NAMESPACES,
+    ResourceType,
+)
 from kubetune.emulator.selectors import Predicate, combine, parse_field_selector, parse_label_selector
 from kubetune.emulator.store import ObjectStore
 from kubetune.emulator.tables import as_table, wants_table
@@ -56,7 +61,8 @@ class ApiServerEmulator(KubernetesEmulator):
         self.store = ObjectStore(history_size=self.watch_history_size)
         self.registry = ResourceRegistry(self.resources)
         self.operations = ApiOperations(self.store, self.registry)
-        for resource_type in BUILTIN_RESOURCES:
+        for resource_type in (*BUILTIN_RESOURCES, admission_policies.POLICIES,
+                              admission_policies.BINDINGS):
             self.registry.register(resource_type)
         self.operations.ensure_namespace("default")
         # kubectl reads OpenAPI v3 for explain and to see that the server validates fields
@@ -182,6 +188,7 @@ class ApiServerEmulator(KubernetesEmulator):
             return _json_response(result)
         if method == "POST" and path.name is None:
             body = await _read_json(raw_request)
+            self._admit("CREATE", rtype, path.namespace, body)
             return _json_response(ops.create(rtype, path.namespace, body), 201)
         if method == "PUT" and path.name is not None:
             body = await _read_json(raw_request)
@@ -199,6 +206,20 @@ class ApiServerEmulator(KubernetesEmulator):
                 return _json_response(ops.delete_collection(rtype, path.namespace, predicate, options))
             return _json_response(ops.delete(rtype, path.namespace, path.name, options))
         raise errors.method_not_allowed()
+
+    def _admit(self, operation: str, rtype: ResourceType, namespace: str | None, body: Any) -> None:
+        """ValidatingAdmissionPolicies, after the request was decoded (admission_policies.py)."""
+        if not isinstance(body, dict):
+            return
+        policies = self.store.list(admission_policies.POLICIES.storage_key, None)
+        if not policies:
+            return
+        bindings = self.store.list(admission_policies.BINDINGS.storage_key, None)
+        ns = self.store.get(NAMESPACES.storage_key, None, namespace) if namespace else None
+        labels = ((ns or {}).get("metadata") or {}).get("labels") or {}
+        obj = {**body, "metadata": {**(body.get("metadata") or {}),
+                                    **({"namespace": namespace} if namespace else {})}}
+        admission_policies.check(policies, bindings, operation, rtype, labels, obj)
 
     @staticmethod
     def _predicate(rtype: ResourceType, path: ResourcePath, query: Any) -> Predicate:

@@ -51,6 +51,10 @@ BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
 TRAINER_ERROR = "TrainerError"
 SECRET_NOT_FOUND = "SecretNotFound"
 PVC_NOT_FOUND = "PersistentVolumeClaimNotFound"
+CHILD_REJECTED = "ChildRejected"
+"""The API server refused to create a child object (HTTP 400, 404 or 422)."""
+FORBIDDEN = "Forbidden"
+"""The API server denied the operator a child create (HTTP 403): RBAC or an admission policy."""
 
 
 def condition(type_: str, status: bool | None, reason: str, message: str = "") -> dict[str, Any]:

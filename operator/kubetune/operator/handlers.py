@@ -124,8 +124,10 @@ async def reconcile(state: OperatorState, kind: str, key: Key) -> None:
     async with state.locks[lock_key]:
         try:
             before = state.current_status(kind, key)
-            await (sync_finetune if kind == "FinetuneJob" else sync_eval)(state, key)
+            again = await (sync_finetune if kind == "FinetuneJob" else sync_eval)(state, key)
             state.retries.pop(lock_key, None)
+            if again is not None:  # e.g. a child create refused with 403: try later, slowly
+                _later(state, again, kind, key)
         except Exception:
             state.metrics.reconcile_errors.labels(kind).inc()
             attempt = state.retries.get(lock_key, 0) + 1

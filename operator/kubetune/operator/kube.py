@@ -39,6 +39,8 @@ class ApiError(Exception):
     def __init__(self, status: int, method: str, path: str, message: str) -> None:
         super().__init__(f"{method} {path}: HTTP {status}: {message}")
         self.status = status
+        self.message = message
+        """The server's own explanation (Status.message)."""
 
 
 def uses(api_group: str, resource: str, verb: str) -> Callable[[F], F]:

@@ -8,6 +8,7 @@ write only what differs. Watch events of the job itself and of its children call
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -22,9 +23,21 @@ from . import builders
 from . import conditions as c
 from . import observe as o
 from .events import post_condition_events
+from .kube import ApiError
 from .labels import SKIP_FIT_CHECK
 from .state import Key, OperatorState
-from .status import eval_status, finetune_status, invalid_status
+from .status import eval_status, finetune_status, invalid_status, rejected_status
+
+REJECTION_CODES = (400, 403, 404, 422)
+"""Answers to a child create that retrying at once cannot change (see `rejected_status`)."""
+
+
+class ChildRejected(Exception):
+    """The API server refused to create one of a job's children."""
+
+    def __init__(self, code: int, child: str, message: str) -> None:
+        super().__init__(f"{child}: HTTP {code}: {message}")
+        self.code, self.child, self.message = code, child, message
 
 log = logging.getLogger("kubetune.reconcile")
 TERMINAL = ("Succeeded", "Failed")
@@ -82,6 +95,8 @@ async def _begin(state: OperatorState, kind: str, key: Key) -> Visit | None:
                   now_text(), job_name, state.jobs.get((namespace, job_name)))
     if visit.job is None and visit.old.get("phase") in TERMINAL and visit.old.get("jobName"):
         return None
+    if _rejected_for_good(visit.old, visit.generation):
+        return None  # the API server refused this spec's child: only a new spec is tried
     problems = spec_problems(body, state.settings.allowed_uri_schemes)
     if problems:
         types = c.FINETUNE_TYPES if kind == "FinetuneJob" else c.EVAL_TYPES
@@ -91,12 +106,61 @@ async def _begin(state: OperatorState, kind: str, key: Key) -> Visit | None:
     return visit
 
 
+def _rejected_for_good(old: dict[str, Any], generation: int | None) -> bool:
+    return (old.get("phase") == "Failed" and old.get("observedGeneration") == generation
+            and (old.get("failure") or {}).get("reason") == c.CHILD_REJECTED)
+
+
+def _waiting_after_rejection(state: OperatorState, kind: str, key: Key,
+                             generation: int | None) -> bool:
+    """After a 403 or 404, no create is tried before the retry time, whatever the events;
+    a new generation (a changed spec) is tried at once."""
+    rejected = state.rejected.get((kind, *key))
+    if rejected is None:
+        return False
+    if rejected[0] != generation or time.monotonic() >= rejected[1]:
+        state.rejected.pop((kind, *key), None)
+        return False
+    return True
+
+
+async def _create_child(state: OperatorState, obj: dict[str, Any]) -> dict[str, Any] | None:
+    """Create a child; a refusal that retrying cannot cure becomes `ChildRejected`."""
+    try:
+        return await state.kube.create(obj)
+    except ApiError as error:
+        if error.status in REJECTION_CODES:
+            meta = obj["metadata"]
+            raise ChildRejected(error.status, f"{obj['kind']} {meta['namespace']}/{meta['name']}",
+                                error.message) from error
+        raise
+
+
+async def _report_rejection(state: OperatorState, kind: str, visit: Visit,
+                            rejection: ChildRejected) -> float | None:
+    """Write the rejection into status; return when to try again (None: not for this spec)."""
+    key = (visit.body["metadata"]["namespace"], visit.body["metadata"]["name"])
+    delay = state.settings.rejected_retry_seconds
+    log.warning("%s %s/%s: %s", kind, *key, rejection)
+    status = rejected_status(
+        code=rejection.code, child=rejection.child, server_message=rejection.message,
+        generation=visit.generation, old=visit.old, now=visit.now, retry_seconds=delay,
+        types=c.FINETUNE_TYPES if kind == "FinetuneJob" else c.EVAL_TYPES)
+    await write_status(state, kind, visit.body, visit.old, status)
+    if status["phase"] == "Failed":
+        return None
+    state.rejected[(kind, *key)] = (visit.generation, time.monotonic() + delay)
+    return delay
+
+
 # --- FinetuneJob ----------------------------------------------------------------------------
 
-async def sync_finetune(state: OperatorState, key: Key) -> None:
+async def sync_finetune(state: OperatorState, key: Key) -> float | None:
+    """Reconcile one FinetuneJob; the answer, when not None, asks for another reconcile
+    after that many seconds."""
     visit = await _begin(state, "FinetuneJob", key)
-    if visit is None:
-        return
+    if visit is None or _waiting_after_rejection(state, "FinetuneJob", key, visit.generation):
+        return None
     body, old, generation, now = visit.body, visit.old, visit.generation, visit.now
     job_name, job = visit.job_name, visit.job
     namespace = key[0]
@@ -107,9 +171,12 @@ async def sync_finetune(state: OperatorState, key: Key) -> None:
         blocked = False
         fit = replace(fit, message=f"{fit.message} (running anyway: {SKIP_FIT_CHECK})")
     if job is None and not blocked:
-        job = await _create_training(state, body, spec)
+        try:
+            job = await _create_training(state, body, spec)
+        except ChildRejected as rejection:
+            return await _report_rejection(state, "FinetuneJob", visit, rejection)
         if key not in state.finetunejobs:
-            return  # deleted while we looked
+            return None  # deleted while we looked
     if job is not None:
         job = await _sync_suspend(state, spec, job)
     run = o.observe_run(job, state.pods_of(namespace, job_name))
@@ -122,6 +189,7 @@ async def sync_finetune(state: OperatorState, key: Key) -> None:
         gpus_per_pod=spec.resources.gpus, now=now, job_name=job_name)
     _record_outcome(state, "FinetuneJob", namespace, old, status)
     await write_status(state, "FinetuneJob", body, old, status)
+    return None
 
 
 async def _create_training(state: OperatorState, body: dict[str, Any],
@@ -130,9 +198,9 @@ async def _create_training(state: OperatorState, body: dict[str, Any],
     if not await _still_exists(state, "FinetuneJob", body):
         return None
     config = trainer_config_for(name, namespace, spec)
-    await state.kube.create(builders.config_map("FinetuneJob", body, config))
+    await _create_child(state, builders.config_map("FinetuneJob", body, config))
     if spec.resources.nodes > 1:
-        await state.kube.create(builders.headless_service(body))
+        await _create_child(state, builders.headless_service(body))
     return await _create_job(state, "FinetuneJob", body,
                              builders.training_job(body, spec, state.settings))
 
@@ -142,7 +210,7 @@ async def _create_job(state: OperatorState, kind: str, body: dict[str, Any],
     """Create the batch/v1 Job (or read it, when it exists already: an operator restart)
     and keep it in the cache."""
     namespace, job_name = job["metadata"]["namespace"], job["metadata"]["name"]
-    created = await state.kube.create(job)
+    created = await _create_child(state, job)
     if created is None:
         created = await state.kube.get_job(namespace, job_name)
     else:
@@ -210,19 +278,23 @@ def _record_outcome(state: OperatorState, kind: str, namespace: str, old: dict[s
 
 # --- EvalJob --------------------------------------------------------------------------------
 
-async def sync_eval(state: OperatorState, key: Key) -> None:
+async def sync_eval(state: OperatorState, key: Key) -> float | None:
+    """Reconcile one EvalJob; like `sync_finetune`, it may ask to be called again later."""
     visit = await _begin(state, "EvalJob", key)
-    if visit is None:
-        return
+    if visit is None or _waiting_after_rejection(state, "EvalJob", key, visit.generation):
+        return None
     body, old, generation, now = visit.body, visit.old, visit.generation, visit.now
     job_name, job = visit.job_name, visit.job
     namespace, name = key
     spec = EvalJobSpec.model_validate(body["spec"])
     source = resolve_eval_model(state, namespace, spec)
     if source.ready and job is None:
-        job = await _create_evaluation_run(state, body, spec, source)
+        try:
+            job = await _create_evaluation_run(state, body, spec, source)
+        except ChildRejected as rejection:
+            return await _report_rejection(state, "EvalJob", visit, rejection)
         if key not in state.evaljobs:
-            return  # deleted while we looked
+            return None  # deleted while we looked
     run = o.observe_run(job, state.pods_of(namespace, job_name))
     status = eval_status(generation=generation, old=old, waiting=source.waiting,
                          model_failed=source.failed, run=run, thresholds=spec.thresholds,
@@ -231,6 +303,7 @@ async def sync_eval(state: OperatorState, key: Key) -> None:
         state.metrics.record_eval_results(namespace, name, status["results"])
     _record_outcome(state, "EvalJob", namespace, old, status)
     await write_status(state, "EvalJob", body, old, status)
+    return None
 
 
 class EvalSource:
@@ -291,7 +364,7 @@ async def _create_evaluation_run(state: OperatorState, body: dict[str, Any], spe
                              baseline=source.baseline)
     uris = [source.model.uri, source.model.base_uri, spec.dataset.uri, config.output_uri,
             source.baseline.uri if source.baseline else None]
-    await state.kube.create(builders.config_map("EvalJob", body, config))
+    await _create_child(state, builders.config_map("EvalJob", body, config))
     return await _create_job(state, "EvalJob", body, builders.evaluation_job(
         body, config, spec, state.settings, source.secrets, [u for u in uris if u]))
 

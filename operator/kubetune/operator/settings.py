@@ -50,6 +50,9 @@ class Settings:
     """KUBETUNE_PEERING_NAME: kopf peering object for active/standby replicas; empty: standalone."""
     config_fetch_timeout_seconds: float = 10.0
     """KUBETUNE_CONFIG_FETCH_TIMEOUT_SECONDS: timeout reading a model's config.json for the fit check."""
+    rejected_retry_seconds: float = 300.0
+    """KUBETUNE_REJECTED_RETRY_SECONDS: how long to wait before creating a child again after
+    the API server answered 403 or 404 (400 and 422 are not retried for the same spec)."""
     pod_env: Mapping[str, str] = field(default_factory=dict)
     """KUBETUNE_POD_ENV: JSON map of environment variables added to every trainer pod
     (e.g. HF_HUB_OFFLINE for air-gapped clusters)."""
@@ -120,5 +123,6 @@ _PARSERS = {
     "default_queue_name": str,
     "peering_name": str,
     "config_fetch_timeout_seconds": _positive,
+    "rejected_retry_seconds": _positive,
     "pod_env": _json_map,
 }

@@ -38,6 +38,9 @@ class OperatorState:
     locks: dict[tuple[str, str, str], asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock))
     retries: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    rejected: dict[tuple[str, str, str], tuple[int | None, float]] = field(default_factory=dict)
+    """(generation, monotonic time before which no child create is tried again) for jobs whose
+    child create the API server answered 403 or 404."""
     background: set[asyncio.Task] = field(default_factory=set)
     """Scheduled retries and follow-up reconciles (kept so they are not garbage-collected)."""
 
@@ -58,3 +61,4 @@ class OperatorState:
         self.bodies(kind).pop(key, None)
         self.written.pop((kind, *key), None)
         self.retries.pop((kind, *key), None)
+        self.rejected.pop((kind, *key), None)

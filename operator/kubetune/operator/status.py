@@ -6,6 +6,7 @@ time, so a restarted operator (or a missed event) ends at the same status.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,70 @@ def invalid_status(problems: list[str], generation: int | None, old: dict[str, A
                                          now=now, generation=generation),
         "failure": {"reason": c.INVALID_SPEC, "message": message[:4096],
                     "hint": "fix the spec and apply it again"},
+    }
+
+
+REJECTED_FAILS = (400, 422)
+"""Codes of a child create that no retry of the same spec can cure: the job fails."""
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_SECRET_PAIRS = re.compile(
+    r"(?i)\b(password|passwd|token|secret|api[_-]?key|access[_-]?key|authorization)"
+    r"(\s*[=:]\s*)(bearer\s+)?[^\s,;'\"}]+")
+
+
+def redact(message: str) -> str:
+    """A server message made safe for status and Events: credentials in URLs and
+    `token=...`-style pairs are replaced (a webhook may echo parts of the object)."""
+    message = _USERINFO.sub("***@", message)
+    return _SECRET_PAIRS.sub(lambda m: f"{m.group(1)}{m.group(2)}***", message)
+
+
+def rejected_status(*, code: int, child: str, server_message: str, generation: int | None,
+                    old: dict[str, Any], now: str, retry_seconds: float,
+                    types: tuple[str, ...] = c.FINETUNE_TYPES) -> dict[str, Any]:
+    """The API server refused to create a child (`child`: "Job team-a/x-train").
+
+    400 and 422: the same spec will be refused again, so the job fails for this generation
+    (a changed spec is a new generation and is tried again). 403 and 404 may be cured by
+    the cluster (RBAC granted, a policy changed, a namespace or CRD created): the job stays
+    Pending and is retried after `retry_seconds`.
+    """
+    fails = code in REJECTED_FAILS
+    reason = c.FORBIDDEN if code == 403 else c.CHILD_REJECTED
+    message = redact(f"the API server refused to create {child} (HTTP {code}): {server_message}")
+    if code == 403:
+        hint = ("the operator may not create it: grant its ServiceAccount the permission (the "
+                "chart's ClusterRole; with OwnerReferencesPermissionEnforcement, as on "
+                "OpenShift, it also needs update on finetunejobs/finalizers and "
+                "evaljobs/finalizers), or change the admission policy named in the message; "
+                f"retried every {retry_seconds:g}s")
+    elif code == 404:
+        hint = ("the namespace or the resource type was not found; check that it exists "
+                f"(and, for EvalJobs, that the CRD is installed); retried every {retry_seconds:g}s")
+    else:
+        hint = ("the cluster does not accept what this spec renders (see the message: an "
+                "admission policy, a webhook or the API's validation); change the spec and "
+                "apply it again; the same spec is not retried")
+    wanted = {
+        c.VALIDATED: c.condition(c.VALIDATED, True, c.SPEC_VALID),
+        c.RESOURCES_FIT: c.find(old.get("conditions"), c.RESOURCES_FIT)
+        or c.condition(c.RESOURCES_FIT, None, c.UNKNOWN),
+        c.RUNNING: c.condition(c.RUNNING, False, reason, message),
+        c.SUCCEEDED: c.condition(c.SUCCEEDED, False, reason if fails else c.IN_PROGRESS),
+        c.FAILED: c.condition(c.FAILED, fails, reason if fails else c.IN_PROGRESS,
+                              message if fails else ""),
+        c.SUSPENDED: c.condition(c.SUSPENDED, False, c.NOT_SUSPENDED),
+        c.PASSED: c.condition(c.PASSED, False if fails else None, reason),
+    }
+    wanted = {k: {f: v.get(f, "") for f in ("type", "status", "reason", "message")}
+              for k, v in wanted.items()}
+    return {
+        "observedGeneration": generation,
+        "phase": "Failed" if fails else "Pending",
+        "conditions": c.merge_conditions(old.get("conditions"), [wanted[t] for t in types],
+                                         now=now, generation=generation),
+        "failure": {"reason": reason, "message": message[:4096], "hint": hint},
     }
 
 
