@@ -40,8 +40,9 @@ class RestApi:
         response.raise_for_status()
         return response.json()
 
-    def delete(self, path: str) -> None:
-        self.session.delete(self.url + path).raise_for_status()
+    def delete(self, path: str, propagation_policy: str | None = None) -> None:
+        options = {"propagationPolicy": propagation_policy} if propagation_policy else None
+        self.session.delete(self.url + path, json=options).raise_for_status()
 
     def job(self, name: str) -> dict[str, Any]:
         return self.get(f"{JOBS}/{name}")

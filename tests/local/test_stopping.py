@@ -51,7 +51,8 @@ def test_suspend_terminates_pods_without_failures_and_resume_starts_new_ones(
 def test_deleting_the_job_stops_its_process(api: RestApi, tmp_path: pathlib.Path) -> None:
     api.create(JOBS, _patient_job("doomed", tmp_path))
     wait_until(lambda: (tmp_path / "starts").exists(), message="the process to start")
-    api.delete(f"{JOBS}/doomed")
+    # As `kubectl delete job` does: batch/v1 Jobs orphan their Pods unless asked otherwise.
+    api.delete(f"{JOBS}/doomed", propagation_policy="Background")
     wait_until(lambda: (tmp_path / "sigterm").exists(), message="SIGTERM")
     assert not api.pods_of("doomed")
 

@@ -2,8 +2,9 @@
 
 Every method either returns the object (or list) to send back or raises `ApiError`.
 Covered here: system metadata, generateName, 409 on existing names and stale
-resourceVersions, the status subresource split, finalizers and deletionTimestamp,
-ownerReference garbage collection, implicit namespaces, and CRDs that register resources.
+resourceVersions, the status subresource split, finalizers and deletionTimestamp (with the
+propagation policy's GC finalizers; the garbage collector itself runs asynchronously, see
+garbage_collector.py), implicit namespaces, and CRDs that register resources.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubetune.emulator import errors, metadata
+from kubetune.emulator.garbage_collector import deletion_finalizers
 from kubetune.emulator.patches import APPLY_PATCH, apply_patch, media_type
 from kubetune.emulator.registry import ResourceRegistry
 from kubetune.emulator.resources import (
@@ -200,13 +202,15 @@ class ApiOperations:
         self.store.put(rtype.storage_key, new, "MODIFIED")
         self._after_write(rtype, new)
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-            return self.present(rtype, self._remove_with_dependents(rtype.storage_key, new))
+            return self.present(rtype, self._remove(rtype.storage_key, new))
         return self.present(rtype, new)
 
     # --- delete ------------------------------------------------------------------------------
 
     def delete(self, rtype: ResourceType, namespace: str | None, name: str,
                options: Object) -> Object:
+        """Remove the object, or mark it deleting while finalizers remain. Its dependents are
+        left to the garbage collector (garbage_collector.py), which runs afterwards."""
         obj = self._require(rtype, namespace, name)
         preconditions = options.get("preconditions") or {}
         meta = obj["metadata"]
@@ -215,11 +219,10 @@ class ApiOperations:
         expected_version = preconditions.get("resourceVersion")
         if expected_version and expected_version != meta["resourceVersion"]:
             raise errors.stale_resource_version(rtype.group, rtype.plural, name)
-        if options.get("propagationPolicy") == "Orphan":
-            self._orphan_dependents(meta["uid"])
+        finalizers = deletion_finalizers(rtype, list(meta.get("finalizers") or []), options)
         if rtype.storage_key == NAMESPACES.storage_key:
             self._delete_namespace_contents(name)
-        return self.present(rtype, self._begin_deletion(rtype.storage_key, obj))
+        return self.present(rtype, self._begin_deletion(rtype.storage_key, obj, finalizers))
 
     def delete_collection(self, rtype: ResourceType, namespace: str | None,
                           predicate: Predicate, options: Object) -> Object:
@@ -230,66 +233,64 @@ class ApiOperations:
                 self.delete(rtype, item_meta.get("namespace"), item_meta["name"], options)
         return listing
 
-    def _begin_deletion(self, storage_key: StorageKey, obj: Object) -> Object:
-        """Remove the object, or only mark it with deletionTimestamp while finalizers remain."""
+    def delete_stored(self, storage_key: StorageKey, obj: Object, policy: str) -> Object:
+        """Delete a stored object with a propagation policy (the garbage collector's DELETE)."""
+        rtype = next((t for t in self.registry if t.storage_key == storage_key), None)
+        finalizers = list(obj["metadata"].get("finalizers") or [])
+        if rtype is not None:
+            finalizers = deletion_finalizers(rtype, finalizers, {"propagationPolicy": policy})
+        return self._begin_deletion(storage_key, obj, finalizers)
+
+    def _begin_deletion(self, storage_key: StorageKey, obj: Object,
+                        finalizers: list[str] | None = None) -> Object:
+        """Remove the object, or only mark it with deletionTimestamp while finalizers remain
+        (`finalizers`: what it must have from now on, GC finalizers of the policy included)."""
         meta = obj["metadata"]
-        if not meta.get("finalizers"):
-            return self._remove_with_dependents(storage_key, obj)
-        if meta.get("deletionTimestamp"):
+        if finalizers is None:
+            finalizers = list(meta.get("finalizers") or [])
+        if not finalizers:
+            return self._remove(storage_key, obj)
+        if meta.get("deletionTimestamp") and finalizers == list(meta.get("finalizers") or []):
             return obj
         marked = copy.deepcopy(obj)
-        marked["metadata"]["deletionTimestamp"] = metadata.now_rfc3339()
-        marked["metadata"]["deletionGracePeriodSeconds"] = 0
+        marked["metadata"]["finalizers"] = finalizers
+        marked["metadata"].setdefault("deletionTimestamp", metadata.now_rfc3339())
+        marked["metadata"].setdefault("deletionGracePeriodSeconds", 0)
         marked["metadata"]["resourceVersion"] = str(self.store.next_resource_version())
         self.store.put(storage_key, marked, "MODIFIED")
         return marked
 
-    def _remove_with_dependents(self, storage_key: StorageKey, obj: Object) -> Object:
-        """Remove an object, then garbage-collect what it owned (background propagation)."""
-        first_final_state: Object | None = None
-        worklist: list[tuple[StorageKey, Object]] = [(storage_key, obj)]
-        while worklist:
-            key, current = worklist.pop()
-            meta = current["metadata"]
-            if self.store.get(key, meta.get("namespace"), meta["name"]) is not current:
-                continue  # already removed or rewritten by an earlier step of this cascade
-            final_state = {**current, "metadata": {
-                **meta, "resourceVersion": str(self.store.next_resource_version())}}
-            self.store.remove(key, final_state)
-            first_final_state = first_final_state or final_state
-            if key == CUSTOM_RESOURCE_DEFINITIONS.storage_key:
-                worklist.extend(self._forget_crd(final_state))
-            worklist.extend(self._dependents_to_remove(meta["uid"]))
-        assert first_final_state is not None
-        return first_final_state
+    def _remove(self, storage_key: StorageKey, obj: Object) -> Object:
+        """Drop an object from the store (the garbage collector later sees to its dependents);
+        a CRD takes its custom resources with it."""
+        meta = obj["metadata"]
+        final_state = {**obj, "metadata": {
+            **meta, "resourceVersion": str(self.store.next_resource_version())}}
+        self.store.remove(storage_key, final_state)
+        if storage_key == CUSTOM_RESOURCE_DEFINITIONS.storage_key:
+            for key, custom in self._forget_crd(final_state):
+                custom_meta = custom["metadata"]
+                if self.store.get(key, custom_meta.get("namespace"), custom_meta["name"]) is custom:
+                    self._remove(key, custom)
+        return final_state
 
-    def _dependents_to_remove(self, owner_uid: str) -> list[tuple[StorageKey, Object]]:
-        """Drop the dangling ownerReference; dependents left with no live owner go too."""
-        to_remove: list[tuple[StorageKey, Object]] = []
-        for key, namespace, name in self.store.dependents_of(owner_uid):
-            dependent = self.store.get(key, namespace, name)
-            if dependent is None:
-                continue
-            refs = dependent["metadata"].get("ownerReferences") or []
-            live_refs = [ref for ref in refs
-                         if ref.get("uid") != owner_uid and self.store.address_of_uid(ref.get("uid", ""))]
-            if live_refs:
-                self._rewrite_owner_references(key, dependent, live_refs)
-            elif dependent["metadata"].get("finalizers"):
-                self._begin_deletion(key, dependent)
-            else:
-                to_remove.append((key, dependent))
-        return to_remove
+    def remove_finalizer(self, storage_key: StorageKey, obj: Object, finalizer: str) -> Object:
+        """Take one finalizer off (a controller's update); the last one going removes a
+        deleting object."""
+        new = copy.deepcopy(obj)
+        remaining = [f for f in new["metadata"].get("finalizers") or [] if f != finalizer]
+        if remaining:
+            new["metadata"]["finalizers"] = remaining
+        else:
+            new["metadata"].pop("finalizers", None)
+        new["metadata"]["resourceVersion"] = str(self.store.next_resource_version())
+        self.store.put(storage_key, new, "MODIFIED")
+        if new["metadata"].get("deletionTimestamp") and not remaining:
+            return self._remove(storage_key, new)
+        return new
 
-    def _orphan_dependents(self, owner_uid: str) -> None:
-        for key, namespace, name in self.store.dependents_of(owner_uid):
-            dependent = self.store.get(key, namespace, name)
-            if dependent is not None:
-                refs = dependent["metadata"].get("ownerReferences") or []
-                self._rewrite_owner_references(
-                    key, dependent, [ref for ref in refs if ref.get("uid") != owner_uid])
-
-    def _rewrite_owner_references(self, key: StorageKey, obj: Object, refs: list[Object]) -> None:
+    def rewrite_owner_references(self, key: StorageKey, obj: Object, refs: list[Object]) -> None:
+        """Store `obj` with these ownerReferences (the garbage collector's patch)."""
         new = copy.deepcopy(obj)
         if refs:
             new["metadata"]["ownerReferences"] = refs

@@ -60,6 +60,7 @@ class EmulatorServer:
         if self._crds is not None:
             self.emulator.install_crds_from(self._crds)
         await self.emulator.__aenter__()  # kmock's DSL needs its feeder task running
+        self.emulator.garbage_collector.start()
         server = aiohttp.web.Server(self.emulator, handler_cancellation=True)
         self._runner = aiohttp.web.ServerRunner(server, shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS)
         await self._runner.setup()
@@ -72,6 +73,7 @@ class EmulatorServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            await self.emulator.garbage_collector.stop()
             await self.emulator.__aexit__(None, None, None)
         self.port = None
 

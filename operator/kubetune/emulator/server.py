@@ -5,7 +5,8 @@ endpoints. Requests that address a resource (`/api/v1/namespaces/ns/configmaps/x
 answered here instead, from an indexed store, because stock kmock finds a request's
 reaction by walking its whole request log and finds objects by scanning them all (a run of
 200 Jobs through kopf took 55 s instead of half a second), and it lacks uid, resourceVersion,
-conflicts, PUT, selectors, status subresources, garbage collection and CRD registration.
+conflicts, PUT, selectors, status subresources, garbage collection (asynchronous, as
+kube-controller-manager's: garbage_collector.py) and CRD registration.
 
 The handler object is what aiohttp calls; `kubetune.emulator.runner` puts it on a port.
 """
@@ -24,6 +25,7 @@ from typing_extensions import override
 
 from kubetune.emulator import admission_policies, discovery, errors, openapi
 from kubetune.emulator.crds import read_crd_documents
+from kubetune.emulator.garbage_collector import DEFAULT_DELAY_SECONDS, GarbageCollector
 from kubetune.emulator.operations import ApiOperations
 from kubetune.emulator.patches import decode_patch, media_type
 from kubetune.emulator.paths import ResourcePath, parse_resource_path
@@ -52,15 +54,19 @@ class ApiServerEmulator(KubernetesEmulator):
     watch_history_size: int = 10_000
     # Where pods' output is (set by the local executor); None: `pods/log` is a 400.
     pod_log_files: LogFiles | None = None
+    # How long the garbage collector waits after a change before acting on it.
+    gc_delay_seconds: float = DEFAULT_DELAY_SECONDS
     store: ObjectStore = attrs.field(init=False)
     registry: ResourceRegistry = attrs.field(init=False)
     operations: ApiOperations = attrs.field(init=False)
+    garbage_collector: GarbageCollector = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.store = ObjectStore(history_size=self.watch_history_size)
         self.registry = ResourceRegistry(self.resources)
         self.operations = ApiOperations(self.store, self.registry)
+        self.garbage_collector = GarbageCollector(self.store, self.operations, self.gc_delay_seconds)
         for resource_type in (*BUILTIN_RESOURCES, admission_policies.POLICIES,
                               admission_policies.BINDINGS):
             self.registry.register(resource_type)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,7 @@ class ObjectStore:
         self._history_size = history_size
         self._newest_forgotten_version = 0
         self._subscribers: dict[StorageKey, set[asyncio.Queue[StoredEvent]]] = defaultdict(set)
+        self._listeners: list[Callable[[StoredEvent], None]] = []
         self._last_resource_version = 0
 
     # --- resourceVersion ---------------------------------------------------------------------
@@ -119,6 +121,11 @@ class ObjectStore:
 
     # --- watching ----------------------------------------------------------------------------
 
+    def add_listener(self, listener: Callable[[StoredEvent], None]) -> None:
+        """Call `listener` with every change, of every resource, right after it is stored
+        (the garbage collector's view: a controller's informers on everything)."""
+        self._listeners.append(listener)
+
     def subscribe(self, storage_key: StorageKey) -> asyncio.Queue[StoredEvent]:
         queue: asyncio.Queue[StoredEvent] = asyncio.Queue()
         self._subscribers[storage_key].add(queue)
@@ -146,3 +153,5 @@ class ObjectStore:
             self._newest_forgotten_version = self._history.popleft().resource_version
         for queue in self._subscribers.get(event.storage_key, ()):
             queue.put_nowait(event)
+        for listener in self._listeners:
+            listener(event)
