@@ -9,6 +9,11 @@ seen, so the address of index 0 (the rendezvous) is known before any pod starts,
 retried pod of an index gets the same address as the one it replaces. The headless
 Service DNS names of those pods map to the reserved addresses.
 
+An address is handed out only if no process on this machine listens on it (any TCP
+port): a trainer left over from an earlier run, or another local cluster's pod, still
+serving on 127.0.0.2:8000 would otherwise make the new pod fail to bind, or worse, answer
+the operator's progress requests with another job's loss.
+
 Everything here runs on the executor's event loop; it is not thread-safe.
 """
 
@@ -16,7 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import psutil
 
 _FIRST = int(ipaddress.IPv4Address("127.0.0.2"))
 _LAST = int(ipaddress.IPv4Address("127.255.255.254"))
@@ -44,17 +52,26 @@ class IndexedJobAddresses:
         return names
 
 
+def listening_addresses() -> set[str]:
+    """IPv4 addresses some process on this machine listens on (TCP), whoever owns it."""
+    return {conn.laddr.ip for conn in psutil.net_connections(kind="tcp4")
+            if conn.status == psutil.CONN_LISTEN and conn.laddr}
+
+
 class AddressBook:
     """Hands out loopback addresses and tracks which are in use by a running process."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_use: Callable[[], set[str]] = listening_addresses) -> None:
+        self._in_use = in_use  # addresses taken outside this book (checked on each hand-out)
         self._reserved: set[int] = set()  # by a Job's index or a running non-indexed pod
         self._jobs: dict[str, IndexedJobAddresses] = {}  # Job uid -> its addresses
         self._busy: dict[str, int] = {}  # address -> processes using it
         self._freed = asyncio.Condition()
 
     def _take(self) -> str:
-        address = next((a for a in range(_FIRST, _LAST + 1) if a not in self._reserved), None)
+        foreign = {int(ipaddress.IPv4Address(ip)) for ip in self._in_use()}
+        address = next((a for a in range(_FIRST, _LAST + 1)
+                        if a not in self._reserved and a not in foreign), None)
         if address is None:
             raise RuntimeError("no loopback address left for another pod")
         self._reserved.add(address)
