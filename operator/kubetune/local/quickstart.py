@@ -8,12 +8,14 @@ the finetuned model against its base model on a held-out test set.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import pathlib
 import shutil
+import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         workdir / "cluster", kubeconfig=workdir / "kubeconfig", hf_home=workdir / "huggingface",
         pvcs={f"{NAMESPACE}/{EXAMPLES_CLAIM}": repo / "examples",
               f"{NAMESPACE}/{MODELS_CLAIM}": None})
-    with cluster:
+    with stopping_cleanly(), cluster:
         say(f"ready: KUBECONFIG={cluster.kubeconfig}")
         api = Api(cluster.kubeconfig)
         names = api.apply_folder(manifests)
@@ -59,6 +61,31 @@ def run(args: argparse.Namespace) -> int:
             return report_failure("EvalJob", status.get("evalJobName"), evaluation)
         print_results(evaluation, status, cluster.workdir)
         return 0 if beats_baseline(evaluation) else 1
+
+
+@contextlib.contextmanager
+def stopping_cleanly() -> Iterator[None]:
+    """SIGTERM ends the run as Ctrl-C does: with an exception, so that the cluster's `with`
+    stops the pods' process groups (which nothing else would stop: each runs in a session
+    of its own, as a container would). Once the run is ending, further SIGINT/SIGTERM are
+    ignored so that a second Ctrl-C cannot cut the stopping short."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def end_run(signum: int, frame: object) -> None:
+        for each in signals:
+            signal.signal(each, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    previous = {signum: signal.getsignal(signum) for signum in signals}
+    for signum in signals:
+        signal.signal(signum, end_run)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class Api:
