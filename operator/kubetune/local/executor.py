@@ -12,8 +12,10 @@ like any controller:
   garbage-collected with its Job) has its processes stopped: SIGTERM, then SIGKILL after
   the pod's terminationGracePeriodSeconds.
 
+- A finished Job with ttlSecondsAfterFinished is deleted when its TTL has passed, as the
+  TTL-after-finished controller does (`ttl.py`).
+
 `ExecutorThread` runs it on its own event loop in a background thread.
-ttlSecondsAfterFinished is not implemented: finished Jobs stay until deleted.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .client import ApiClient, ApiError, Informer, Object
 from .job_controller import JobMemory, plan
 from .job_pods import CONTROLLER_UID, controller_uid, is_indexed, pod_for_job
 from .kubelet import KubeletContext, PodRunner
+from .ttl import deletion_options, seconds_until_expiry
 from .volumes import WorkDir
 
 log = logging.getLogger(__name__)
@@ -157,6 +160,21 @@ class LocalExecutor:
             self.addresses.release_job(uid)
         if result.recheck_after is not None:
             self._enqueue_later(uid, result.recheck_after + 0.05)
+        await self._expire(path, {**job, "status": result.status})
+
+    async def _expire(self, path: str, job: Object) -> None:
+        """ttlSecondsAfterFinished: delete the finished Job once due, else look again then."""
+        remaining = seconds_until_expiry(job)
+        if remaining is None:
+            return
+        if remaining > 0:
+            self._enqueue_later(job["metadata"]["uid"], remaining + 0.05)
+            return
+        try:
+            await self.api.request("DELETE", path, deletion_options(job))
+        except ApiError as error:
+            if error.status not in (404, 409):  # gone, or a new Job of that name
+                raise
 
     async def _create_pod(self, job: Object, index: int | None) -> None:
         namespace = job["metadata"]["namespace"]
