@@ -9,8 +9,8 @@ through the pod's `/status`:
   is missing) or CreateContainerConfigError (`secret "x" not found`), retried too;
 - Running with `podIP` (its loopback address) and `running.startedAt`;
 - Succeeded / Failed with `terminated` (exitCode, reason Completed or Error, the
-  termination message, startedAt, finishedAt). Out-of-memory kills are not detectable
-  here: they show as Error with exit code 137.
+  termination message, startedAt, finishedAt); OOMKilled (exit code 137) when the
+  container's processes went over `resources.limits.memory` (see processes.py).
 
 Init containers run one after the other before the containers, which run side by side.
 `terminate()` stops the processes as the kubelet does on deletion: SIGTERM to each process
@@ -28,6 +28,8 @@ import pathlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from kubernetes.utils import parse_quantity
 
 from .addresses import AddressBook
 from .client import ApiClient, Object
@@ -68,6 +70,7 @@ class PreparedContainer:
     log: pathlib.Path
     termination_file: pathlib.Path
     fallback_to_logs: bool
+    memory_limit: int | None = None
 
 
 class PodRunner:
@@ -187,7 +190,8 @@ class PodRunner:
             name=name, argv=argv, env=process_env, cwd=cwd if cwd.is_dir() else self.folder,
             log=workdir.log(self.namespace, self.name, name, only),
             termination_file=termination_file,
-            fallback_to_logs=container.get("terminationMessagePolicy") == "FallbackToLogsOnError")
+            fallback_to_logs=container.get("terminationMessagePolicy") == "FallbackToLogsOnError",
+            memory_limit=memory_limit(container))
 
     async def _occupy_address(self) -> None:
         assert self.ip is not None
@@ -216,7 +220,8 @@ class PodRunner:
         started = _now()
         try:
             argv = local_argv(container.argv, container.env["PATH"])
-            process = await ContainerProcess.start(argv, container.env, container.cwd, container.log)
+            process = await ContainerProcess.start(argv, container.env, container.cwd, container.log,
+                                                   container.memory_limit)
         except OSError as error:
             self._terminated(container.name, START_ERROR_EXIT_CODE, "StartError", str(error), started)
             return START_ERROR_EXIT_CODE
@@ -227,8 +232,8 @@ class PodRunner:
         self._update_ready()
         await self._write()
         code = await process.wait()
-        self._terminated(container.name, code, "Completed" if code == 0 else "Error",
-                         _termination_message(container, code), started)
+        reason = "OOMKilled" if process.oom_killed else "Completed" if code == 0 else "Error"
+        self._terminated(container.name, code, reason, _termination_message(container, code), started)
         self._update_ready()
         await self._write()
         return code
@@ -304,6 +309,12 @@ class PodRunner:
         await self.ctx.api.merge_patch(
             f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status", {"status": snapshot})
         self._written = snapshot
+
+
+def memory_limit(container: dict[str, Any]) -> int | None:
+    """`resources.limits.memory` in bytes (a Kubernetes quantity such as 512Mi or 1G)."""
+    limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+    return None if limit is None else int(parse_quantity(limit))
 
 
 def _termination_message(container: PreparedContainer, code: int) -> str:

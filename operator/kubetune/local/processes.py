@@ -6,6 +6,13 @@ comes first on PATH, so `accelerate`, `torchrun` and console scripts are the ins
 
 Each container gets its own session (process group), so SIGTERM and SIGKILL reach the
 launcher and the workers it started, as they would reach every process in a container.
+
+A memory limit (`resources.limits.memory`) is enforced by polling the resident memory of
+the process and its descendants every MEMORY_POLL_SECONDS: over the limit, the whole
+group is killed (SIGKILL), as the kernel's OOM killer does to a container's cgroup
+(memory.oom.group on cgroup v2), and the kubelet reports reason OOMKilled, exit code 137.
+Unlike a cgroup, polling misses a spike shorter than the interval, counts no page cache,
+and loses track of a descendant that left the process tree (daemonized).
 """
 
 from __future__ import annotations
@@ -20,8 +27,11 @@ import signal
 import sys
 import sysconfig
 
+import psutil
+
 _PYTHON = re.compile(r"^python(\d+(\.\d+)?)?$")
 VENV_BIN = sysconfig.get_path("scripts")
+MEMORY_POLL_SECONDS = 0.25
 
 
 def local_argv(argv: list[str], path: str) -> list[str]:
@@ -50,21 +60,48 @@ def search_path(env_path: str | None) -> str:
     return os.pathsep.join(p for p in (VENV_BIN, rest) if p)
 
 
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (0 once it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_info().rss
+    return total
+
+
 class ContainerProcess:
     """One running container command, its output appended to a log file."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, memory_limit: int | None = None) -> None:
         self.process = process
+        self.memory_limit = memory_limit
+        self.oom_killed = False
+        self._memory_watch = (asyncio.create_task(self._watch_memory(memory_limit))
+                              if memory_limit is not None else None)
 
     @classmethod
     async def start(cls, argv: list[str], env: dict[str, str], cwd: pathlib.Path,
-                    log_path: pathlib.Path) -> ContainerProcess:
+                    log_path: pathlib.Path, memory_limit: int | None = None) -> ContainerProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
             process = await asyncio.create_subprocess_exec(
                 *argv, env=env, cwd=str(cwd), stdin=asyncio.subprocess.DEVNULL,
                 stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-        return cls(process)
+        return cls(process, memory_limit)
+
+    async def _watch_memory(self, limit: int) -> None:
+        while self.process.returncode is None:
+            used = await asyncio.to_thread(tree_rss, self.process.pid)
+            if used > limit and self.process.returncode is None:
+                self.oom_killed = True
+                self._signal_group(signal.SIGKILL)
+                return
+            await asyncio.sleep(MEMORY_POLL_SECONDS)
 
     @property
     def pid(self) -> int:
@@ -74,6 +111,8 @@ class ContainerProcess:
         """The exit code as a container runtime reports it (128 + N when killed by signal N)."""
         code = await self.process.wait()
         self._signal_group(signal.SIGKILL)  # what the main process left behind ends with it
+        if self._memory_watch is not None:
+            self._memory_watch.cancel()
         return 128 - code if code < 0 else code
 
     async def stop(self, grace_seconds: float) -> None:
