@@ -25,6 +25,7 @@ from typing_extensions import override
 
 from kubetune.emulator import admission_policies, discovery, errors, openapi
 from kubetune.emulator.crds import read_crd_documents
+from kubetune.emulator.faults import Fault, FaultInjector, FaultSpec, serve_with_faults
 from kubetune.emulator.garbage_collector import DEFAULT_DELAY_SECONDS, GarbageCollector
 from kubetune.emulator.operations import ApiOperations
 from kubetune.emulator.patches import decode_patch, media_type
@@ -56,6 +57,10 @@ class ApiServerEmulator(KubernetesEmulator):
     pod_log_files: LogFiles | None = None
     # How long the garbage collector waits after a change before acting on it.
     gc_delay_seconds: float = DEFAULT_DELAY_SECONDS
+    # Seconds between BOOKMARK events on watches with allowWatchBookmarks (kube-apiserver: ~1 min).
+    bookmark_interval: float = 60.0
+    # Fault injection (faults.py); None: a well-behaved server.
+    faults: FaultInjector | None = None
     store: ObjectStore = attrs.field(init=False)
     registry: ResourceRegistry = attrs.field(init=False)
     operations: ApiOperations = attrs.field(init=False)
@@ -93,6 +98,15 @@ class ApiServerEmulator(KubernetesEmulator):
         """Install every CRD in the YAML files of a folder (e.g. the project's `crds/`)."""
         return [self.install_crd(crd)["metadata"]["name"] for crd in read_crd_documents(folder)]
 
+    def set_faults(self, spec: str | FaultSpec | None) -> FaultInjector | None:
+        """Start (or, with None, stop) injecting faults; returns the injector and its counts."""
+        if spec is None:
+            self.faults = None
+            return None
+        spec = FaultSpec.parse(spec) if isinstance(spec, str) else spec
+        self.faults = FaultInjector(spec)
+        return self.faults
+
     # --- HTTP entry point --------------------------------------------------------------------
 
     @override
@@ -103,7 +117,7 @@ class ApiServerEmulator(KubernetesEmulator):
             self._forget_old_requests()
             return response
         try:
-            return await self._serve_resource(raw_request, path)
+            return await serve_with_faults(self.faults, raw_request, path, self._serve_resource)
         except errors.ApiError as error:
             return _json_response(error.status_body(), error.code)
 
@@ -159,8 +173,8 @@ class ApiServerEmulator(KubernetesEmulator):
         for payload in self._payloads:
             del payload._requests[:-REQUEST_LOG_LIMIT]
 
-    async def _serve_resource(self, raw_request: aiohttp.web.BaseRequest,
-                              path: ResourcePath) -> aiohttp.web.StreamResponse:
+    async def _serve_resource(self, raw_request: aiohttp.web.BaseRequest, path: ResourcePath,
+                              fault: Fault | None = None) -> aiohttp.web.StreamResponse:
         rtype = self.registry.lookup(path.group, path.version, path.plural)
         if rtype is None or (path.namespace is not None and not rtype.namespaced):
             raise errors.unknown_resource()
@@ -176,7 +190,12 @@ class ApiServerEmulator(KubernetesEmulator):
                 # As kube-apiserver: each event's object is a one-row Table (kubectl get -w).
                 present = lambda rtype, obj: as_table(rtype, ops.present(rtype, obj))  # noqa: E731
             watch = WatchStream(self.store, rtype, matches, present)
-            return await watch.serve(raw_request, query.get("resourceVersion"), timeout)
+            interval = self.bookmark_interval
+            if self.faults is not None and self.faults.spec.bookmarks:
+                interval = self.faults.spec.bookmarks
+            bookmarks = interval if query.get("allowWatchBookmarks") in ("true", "1") else None
+            return await watch.serve(raw_request, query.get("resourceVersion"), timeout,
+                                     bookmark_interval=bookmarks, fault=fault)
         if method == "GET" and path.subresource == "log" and rtype.storage_key == ("", "pods"):
             assert path.name is not None  # a subresource always follows a name
             pod = ops.get(rtype, path.namespace, path.name)
