@@ -29,8 +29,9 @@ class RecordingKube:
         self.calls.append(f"create {obj['kind']}")
         return {**obj, "status": {}}
 
-    async def patch_status(self, kind, namespace, name, status):
+    async def patch_status(self, kind, namespace, name, status, guard=None):
         self.calls.append("patch status")
+        return status
 
 
 async def _unknown_fit(body, spec) -> Fit:

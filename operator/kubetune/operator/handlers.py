@@ -40,6 +40,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.posting.level = logging.INFO  # kopf.event(): Events for condition transitions
     kube = memo.get("kube") or Kube.connect()
     metrics = memo.get("metrics") or Metrics()
+    kube.on_reply = metrics.record_api_reply
     state = OperatorState(settings=config, kube=kube, metrics=metrics,
                           check_fit=memo.get("fit_checker") or make_fit_checker(config))
     # Fill the caches of children before the first reconcile, so that a restarted operator

@@ -5,12 +5,24 @@ loads (in-cluster service account or kubeconfig; tokens are re-read through its 
 hook). A sync client in worker threads cost four times the CPU per call and made a burst
 of new jobs queue behind the thread pool. Each method declares the permission it uses
 (`@uses`), and a test checks those against `rbac.PERMISSIONS`.
+
+Every request is retried through what a real API server answers under load or during an
+upgrade (429 with Retry-After from priority and fairness, 500, 502, 503, 504, a dropped
+connection), with capped exponential back-off and full jitter, never sooner than the
+server's Retry-After. Retrying a create is safe: children have deterministic names, so a
+create whose first reply was lost comes back 409 AlreadyExists and the child is read
+instead. A status patch that meets a 409 Conflict re-reads the object and re-applies what
+still moves the status forward (`guard`), so a status is never written backwards.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import random
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -33,14 +45,47 @@ _COLLECTIONS = {  # kind -> (API prefix, plural)
 }
 
 
-class ApiError(Exception):
-    """A request the API server refused; `status` is the HTTP code."""
+USER_AGENT = "kubetune-operator"
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
+StatusGuard = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
-    def __init__(self, status: int, method: str, path: str, message: str) -> None:
+
+class ApiError(Exception):
+    """A request the API server refused; `status` is the HTTP code (0: no reply at all)."""
+
+    def __init__(self, status: int, method: str, path: str, message: str,
+                 retry_after: float | None = None) -> None:
         super().__init__(f"{method} {path}: HTTP {status}: {message}")
         self.status = status
         self.message = message
         """The server's own explanation (Status.message)."""
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently one request is retried before its caller sees the error
+    (the reconcile then retries the whole job later, with its own growing delay)."""
+
+    attempts: int = 6
+    base_seconds: float = 0.2
+    cap_seconds: float = 10.0
+    retry_after_cap_seconds: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential back-off, but never sooner than the server asked."""
+        backoff = random.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** attempt))
+        if retry_after is not None:
+            return max(backoff, min(retry_after, self.retry_after_cap_seconds))
+        return backoff
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (kube-apiserver sends whole seconds, never an HTTP date)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
 
 def uses(api_group: str, resource: str, verb: str) -> Callable[[F], F]:
@@ -63,9 +108,12 @@ class Kube:
     loop that uses it, and closed by `aclose()` in that loop."""
 
     def __init__(self, configuration: kubernetes.client.Configuration,
-                 connections: int = 32) -> None:
+                 connections: int = 32, retry: RetryPolicy | None = None) -> None:
         self.configuration = configuration
         self.connections = connections
+        self.retry = retry or RetryPolicy()
+        self.on_reply: Callable[[str, str], None] | None = None
+        """Called with (verb, HTTP code or "connection") for every reply (metrics)."""
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
@@ -103,8 +151,22 @@ class Kube:
         return self._session
 
     async def _request(self, method: str, path: str, body: Any = None,
-                       content_type: str = "application/json") -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
+                       content_type: str = "application/json", *, verb: str) -> dict[str, Any]:
+        """One API call, retried through transient failures (see the module docstring)."""
+        for attempt in range(self.retry.attempts):
+            try:
+                return await self._request_once(method, path, body, content_type, verb)
+            except ApiError as error:
+                if error.status not in RETRYABLE and error.status != 0:
+                    raise
+                if attempt == self.retry.attempts - 1:
+                    raise
+                await asyncio.sleep(self.retry.delay(attempt, error.retry_after))
+        raise AssertionError("unreachable")
+
+    async def _request_once(self, method: str, path: str, body: Any, content_type: str,
+                            verb: str) -> dict[str, Any]:
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         # Through the `kubernetes` package, so rotated service-account tokens are re-read.
         token = self.configuration.get_api_key_with_prefix("authorization")
         if token:
@@ -112,12 +174,22 @@ class Kube:
         if body is not None:
             headers["Content-Type"] = content_type
         url = self.configuration.host.rstrip("/") + path
-        async with self._session_now().request(method, url, json=body, headers=headers) as reply:
-            data = await reply.json(content_type=None)
-            if reply.status >= 400:
-                message = data.get("message", "") if isinstance(data, dict) else str(data)
-                raise ApiError(reply.status, method, path, message)
-            return data
+        try:
+            async with self._session_now().request(method, url, json=body,
+                                                   headers=headers) as reply:
+                text = await reply.text()
+                self._observe(verb, str(reply.status))
+                if reply.status >= 400:
+                    raise ApiError(reply.status, method, path, _message(text),
+                                   _retry_after(reply.headers.get("Retry-After")))
+                return json.loads(text)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as error:
+            self._observe(verb, "connection")
+            raise ApiError(0, method, path, f"no reply: {error!r}") from error
+
+    def _observe(self, verb: str, code: str) -> None:
+        if self.on_reply is not None:
+            self.on_reply(verb, code)
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -129,7 +201,7 @@ class Kube:
         """Create a child object; None when it already exists (a restart or a retry)."""
         path = path_of(obj["kind"], obj["metadata"]["namespace"])
         try:
-            return await self._request("POST", path, obj)
+            return await self._request("POST", path, obj, verb="create")
         except ApiError as error:
             if error.status == 409:
                 return None
@@ -137,21 +209,40 @@ class Kube:
 
     @uses(GROUP, "finetunejobs/status", "patch")
     @uses(GROUP, "evaljobs/status", "patch")
-    async def patch_status(self, kind: str, namespace: str, name: str,
-                           status: dict[str, Any]) -> None:
-        """Merge-patch the status subresource (null values delete fields). A job deleted
-        in the meantime has no status to write: that is not an error."""
-        try:
-            await self._request("PATCH", path_of(kind, namespace, name, "status"),
-                                {"status": status}, MERGE_PATCH)
-        except ApiError as error:
-            if error.status != 404:
+    @uses(GROUP, "finetunejobs", "get")
+    @uses(GROUP, "evaljobs", "get")
+    async def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any],
+                           guard: StatusGuard | None = None) -> dict[str, Any] | None:
+        """Merge-patch the status subresource (null values delete fields); returns the
+        whole status the server has afterwards. On 409 Conflict: read the object again, let
+        `guard(current, patch)` drop what would move its status backwards, and apply the
+        rest. A job deleted in the meantime has no status to write: not an error (None)."""
+        for attempt in range(self.retry.attempts):
+            try:
+                reply = await self._request("PATCH", path_of(kind, namespace, name, "status"),
+                                            {"status": status}, MERGE_PATCH, verb="patch")
+                return reply.get("status") or {}
+            except ApiError as error:
+                if error.status == 404:
+                    return None
+                if error.status != 409 or attempt == self.retry.attempts - 1:
+                    raise
+            try:
+                current = await self._request("GET", path_of(kind, namespace, name), verb="get")
+            except ApiError as error:
+                if error.status == 404:
+                    return None
                 raise
+            if guard is not None:
+                status = guard(current.get("status") or {}, status)
+            if not status:
+                return current.get("status") or {}
+        return None
 
     @uses("batch", "jobs", "patch")
     async def set_job_suspended(self, namespace: str, name: str, suspend: bool) -> None:
         await self._request("PATCH", path_of("Job", namespace, name),
-                            {"spec": {"suspend": suspend}}, MERGE_PATCH)
+                            {"spec": {"suspend": suspend}}, MERGE_PATCH, verb="patch")
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -160,13 +251,13 @@ class Kube:
     async def list_managed(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
         """Jobs or Pods that kubetune manages, in one namespace or all."""
         query = urlencode({"labelSelector": MANAGED_SELECTOR})
-        reply = await self._request("GET", f"{path_of(kind, namespace)}?{query}")
+        reply = await self._request("GET", f"{path_of(kind, namespace)}?{query}", verb="list")
         return reply.get("items", [])
 
     @uses("batch", "jobs", "get")
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return await self._request("GET", path_of("Job", namespace, name))
+            return await self._request("GET", path_of("Job", namespace, name), verb="get")
         except ApiError as error:
             if error.status == 404:
                 return None
@@ -182,12 +273,23 @@ class Kube:
         children keeps a deleted job from getting new ones.
         """
         try:
-            meta = (await self._request("GET", path_of(kind, namespace, name)))["metadata"]
+            meta = (await self._request("GET", path_of(kind, namespace, name),
+                                        verb="get"))["metadata"]
         except ApiError as error:
             if error.status == 404:
                 return False
             raise
         return meta.get("uid") == uid and not meta.get("deletionTimestamp")
+
+
+def _message(text: str) -> str:
+    """The Status message of an error reply, or its text (429s of priority and fairness
+    are plain text, not a Status)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.strip()[:500]
+    return str(data.get("message", "")) if isinstance(data, dict) else str(data)
 
 
 def permissions_used() -> set[tuple[str, str, str]]:

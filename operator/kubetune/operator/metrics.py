@@ -63,6 +63,16 @@ class Metrics:
         self.gpu_seconds = Counter(
             "kubetune_gpu_seconds_total", "GPU-seconds consumed by training and evaluation pods.",
             ["namespace"], registry=r)
+        self.api_requests = Counter(
+            "kubetune_api_requests_total",
+            "Kubernetes API requests of the operator (kopf's watches aside), by verb and "
+            "HTTP code; code is \"connection\" when no reply came.",
+            ["verb", "code"], registry=r)
+        self.api_errors = Counter(
+            "kubetune_api_errors_total",
+            "Kubernetes API requests of the operator that failed (HTTP 4xx/5xx or no reply), "
+            "by verb and code; retried ones count once per try.",
+            ["verb", "code"], registry=r)
         self._per_job = (self.train_loss, self.eval_loss, self.tokens_per_second, self.progress)
 
     def record_progress(self, namespace: str, name: str, progress: dict) -> None:
@@ -72,6 +82,11 @@ class Metrics:
                 gauge.labels(namespace, name).set(progress[key])
         if progress.get("percent") is not None:
             self.progress.labels(namespace, name).set(progress["percent"] / 100)
+
+    def record_api_reply(self, verb: str, code: str) -> None:
+        self.api_requests.labels(verb, code).inc()
+        if not code.isdigit() or int(code) >= 400:
+            self.api_errors.labels(verb, code).inc()
 
     def record_eval_results(self, namespace: str, name: str, results: list[dict]) -> None:
         for result in results:

@@ -14,6 +14,7 @@ import aiohttp
 
 from ..api.names import train_job_name
 from . import observe as o
+from .monotonic import forward_only
 from .reconcile import now_text
 from .state import Key, OperatorState
 from .status import checkpoint_from_report, progress_changed, progress_from_report
@@ -68,18 +69,26 @@ async def _poll_job(state: OperatorState, session: aiohttp.ClientSession, key: K
         log.debug("progress of %s/%s unavailable: %s", *key, error)
         return False
     namespace, name = key
-    old = state.current_status("FinetuneJob", key)
-    progress = progress_from_report(report, now_text())
-    state.metrics.record_progress(namespace, name, progress)
-    changes = {}
-    if progress_changed(old.get("progress"), progress):
-        changes["progress"] = progress
-    checkpoint = checkpoint_from_report(report)
-    if checkpoint and checkpoint != old.get("checkpoint"):
-        changes["checkpoint"] = checkpoint
-    if changes:
-        await state.kube.patch_status("FinetuneJob", namespace, name, changes)
-        state.written[("FinetuneJob", *key)] = {**old, **changes}
+    # Under the job's lock, against its status now: the job may have ended (and its final
+    # progress been written) while the trainer was being asked.
+    async with state.locks[("FinetuneJob", *key)]:
+        old = state.current_status("FinetuneJob", key)
+        if old.get("phase") != "Running" or key not in state.finetunejobs:
+            return True
+        progress = progress_from_report(report, now_text())
+        changes = {}
+        if progress_changed(old.get("progress"), progress):
+            changes["progress"] = progress
+        checkpoint = checkpoint_from_report(report)
+        if checkpoint and checkpoint != old.get("checkpoint"):
+            changes["checkpoint"] = checkpoint
+        changes = forward_only(old, changes)
+        if changes:
+            state.metrics.record_progress(namespace, name, changes.get("progress") or {})
+            stored = await state.kube.patch_status("FinetuneJob", namespace, name, changes,
+                                                   guard=forward_only)
+            if stored is not None:
+                state.written[("FinetuneJob", *key)] = stored
     return True
 
 

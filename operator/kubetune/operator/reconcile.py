@@ -25,6 +25,7 @@ from . import observe as o
 from .events import post_condition_events
 from .kube import ApiError
 from .labels import SKIP_FIT_CHECK
+from .monotonic import forward_only
 from .state import Key, OperatorState
 from .status import eval_status, finetune_status, invalid_status, rejected_status
 
@@ -385,12 +386,13 @@ async def write_status(state: OperatorState, kind: str, body: dict[str, Any],
                        old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Patch the status when something in it changed; post an Event per transition."""
     meta = body["metadata"]
-    changed = {k: v for k, v in new.items() if old.get(k) != v}
+    changed = forward_only(old, {k: v for k, v in new.items() if old.get(k) != v})
     if not changed:
         return False
-    await state.kube.patch_status(kind, meta["namespace"], meta["name"], changed)
-    merged = {**old, **changed}
-    state.written[(kind, meta["namespace"], meta["name"])] = {
-        k: v for k, v in merged.items() if v is not None}
-    post_condition_events(body, old.get("conditions"), new.get("conditions") or [])
+    stored = await state.kube.patch_status(kind, meta["namespace"], meta["name"], changed,
+                                           guard=forward_only)
+    if stored is None:
+        return False  # deleted meanwhile
+    state.written[(kind, meta["namespace"], meta["name"])] = stored
+    post_condition_events(body, old.get("conditions"), stored.get("conditions") or [])
     return True

@@ -1,0 +1,78 @@
+"""Status only moves forward: one pure guard in front of every status write.
+
+The operator computes a status from what it has seen, and what it has seen can be older
+than what is stored: a watch event not yet delivered, a write whose reply was lost, a
+progress report that raced the job's end, a restarted operator. Applied to (the stored or
+freshest known status, the merge patch about to be written), the guard drops or mends what
+would go backwards:
+
+- a terminal phase (Succeeded, Failed) is final: a patch that would leave it is dropped
+  whole. The one way out is a verdict given before anything ran, which its author may
+  lift: a spec that failed validation (InvalidSpec, then fixed) or a job that does not fit
+  (DoesNotFit, then annotated kubetune.io/skip-fit-check);
+- within one job, `progress.step` never decreases, except after a suspension (a user's
+  spec.suspend or a Kueue preemption), from which the trainer resumes at its last
+  checkpoint: then an older step is the truth;
+- `attempts` and `gpuSeconds` never decrease;
+- results are never lost: the keys of a FinetuneJob's `result` and the names in an
+  EvalJob's `results` only grow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .conditions import DOES_NOT_FIT, INVALID_SPEC
+
+TERMINAL = ("Succeeded", "Failed")
+PRE_RUN_VERDICTS = (INVALID_SPEC, DOES_NOT_FIT)
+_COUNTERS = ("attempts", "gpuSeconds")
+
+
+def forward_only(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """The part of the status merge patch `patch` that does not move `current` backwards."""
+    if _leaves_terminal(current, patch):
+        return {}
+    patch = dict(patch)
+    for key in _COUNTERS:
+        if isinstance(patch.get(key), int | float) and isinstance(current.get(key), int | float):
+            patch[key] = max(patch[key], current[key])
+    if "progress" in patch and _step_goes_back(current, patch):
+        del patch["progress"]
+    if isinstance(current.get("result"), dict) and "result" in patch:
+        patch["result"] = {**current["result"], **(patch["result"] or {})}
+    if isinstance(current.get("results"), list) and "results" in patch:
+        patch["results"] = _kept_results(current["results"], patch["results"] or [])
+    return {k: v for k, v in patch.items() if current.get(k) != v or k not in current}
+
+
+def _leaves_terminal(current: dict[str, Any], patch: dict[str, Any]) -> bool:
+    phase = current.get("phase")
+    if phase not in TERMINAL or "phase" not in patch or patch["phase"] == phase:
+        return False
+    return (current.get("failure") or {}).get("reason") not in PRE_RUN_VERDICTS
+
+
+def _step_goes_back(current: dict[str, Any], patch: dict[str, Any]) -> bool:
+    old, new = current.get("progress") or {}, patch.get("progress") or {}
+    old_step, new_step = old.get("step"), new.get("step")
+    if not isinstance(old_step, int):
+        return False
+    if not isinstance(new_step, int):
+        return True  # a progress without a step would erase it
+    return new_step < old_step and not _suspended_since(current, patch, old.get("lastUpdateTime"))
+
+
+def _suspended_since(current: dict[str, Any], patch: dict[str, Any], since: str | None) -> bool:
+    """Whether the job was suspended (and so restarted from a checkpoint) after `since`."""
+    conditions = patch.get("conditions") or current.get("conditions") or []
+    suspended = next((c for c in conditions if c.get("type") == "Suspended"), None)
+    if suspended is None or suspended.get("reason") == "NotSuspended":
+        return False
+    changed = suspended.get("lastTransitionTime") or ""
+    return since is None or changed >= since
+
+
+def _kept_results(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = {r.get("name") for r in new}
+    return [*new, *(r for r in old if r.get("name") not in names)]
