@@ -53,3 +53,15 @@ def test_counters_never_decrease_and_results_are_never_lost():
     scored = {"phase": "Succeeded", "results": [{"name": "accuracy", "value": 0.9}]}
     assert forward_only(scored, {"results": [{"name": "f1", "value": 0.8}]}) == {
         "results": [{"name": "f1", "value": 0.8}, {"name": "accuracy", "value": 0.9}]}
+
+
+def test_regressions_names_what_went_backwards_in_stored_statuses():
+    from kubetune.operator.monotonic import regressions
+
+    done = {"phase": "Succeeded", "attempts": 1, "gpuSeconds": 10.0, "result": {"modelUri": "s3://m"},
+            "progress": {"step": 100, "lastUpdateTime": "2026-11-30T10:00:05Z"}}
+    assert regressions(RUNNING, done) == []
+    assert regressions(done, {**done, "phase": "Running"}) == ["phase Succeeded -> Running"]
+    assert regressions(done, {**done, "progress": {"step": 90}}) == ["progress.step 100 -> 90"]
+    assert regressions(done, {**done, "attempts": 0, "result": {}}) == [
+        "attempts 1 -> 0", "results lost: modelUri"]

@@ -76,3 +76,23 @@ def _suspended_since(current: dict[str, Any], patch: dict[str, Any], since: str 
 def _kept_results(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     names = {r.get("name") for r in new}
     return [*new, *(r for r in old if r.get("name") not in names)]
+
+
+def regressions(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What moved backwards from one stored status to the next (empty: nothing). The same
+    rules as `forward_only`, for checking what was stored (tests, the chaos soak)."""
+    found = []
+    if _leaves_terminal(old, new):
+        found.append(f"phase {old.get('phase')} -> {new.get('phase')}")
+    if "progress" in old and _step_goes_back(old, {**new, "progress": new.get("progress")}):
+        found.append(f"progress.step {(old.get('progress') or {}).get('step')} -> "
+                     f"{(new.get('progress') or {}).get('step')}")
+    for key in _COUNTERS:
+        if isinstance(old.get(key), int | float) and (new.get(key) or 0) < old[key]:
+            found.append(f"{key} {old[key]} -> {new.get(key)}")
+    lost = set(old.get("result") or {}) - set(new.get("result") or {})
+    lost |= {r.get("name") for r in old.get("results") or []} - {
+        r.get("name") for r in new.get("results") or []}
+    if lost:
+        found.append(f"results lost: {', '.join(sorted(map(str, lost)))}")
+    return found
