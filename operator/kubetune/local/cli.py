@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: <workdir>/../huggingface)")
     parser.add_argument("--metrics-port", type=int, default=None,
                         help="the operator's /metrics port (default: a free one)")
+    parser.add_argument("--faults", default=None, metavar="SPEC",
+                        help="make the API server misbehave, seeded and replayable, e.g. "
+                             "rate=0.05,seed=7,agents=kubetune+kopf (see README: Fault injection)")
     parser.add_argument("--no-operator", action="store_true",
                         help="run only the API server and the executor")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the operator and executor")
@@ -57,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         pvcs = dict(_pvc_option(value) for value in args.pvc)
         extra_env = dict(_env_option(value) for value in args.env)
+        if args.faults:
+            from kubetune.emulator.faults import FaultSpec
+
+            args.faults = FaultSpec.parse(args.faults).render()
     except ValueError as error:
         print(f"kubetune local up: {error}", file=sys.stderr)
         return 2
@@ -74,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         args.workdir, port=args.port, kubeconfig=args.kubeconfig, crds_dir=args.crds,
         extra_pod_env=extra_env, pvcs=pvcs, namespaces=args.namespace,
         hf_home=hf_home if seeded else None, operator=not args.no_operator,
-        metrics_port=args.metrics_port)
+        metrics_port=args.metrics_port, faults=args.faults)
     try:
         cluster.start()
     except (OSError, RuntimeError, TimeoutError) as error:
@@ -82,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         print(f"kubetune local cluster: API {cluster.url}, work dir {cluster.workdir}", file=sys.stderr)
+        if args.faults:
+            print(f"injecting API faults: {args.faults}", file=sys.stderr)
         print(f"{READY_PREFIX}{cluster.kubeconfig}", flush=True)
         stop.wait()  # the signal handlers set it (a wait on the main thread lets them run)
         print("stopping", file=sys.stderr)

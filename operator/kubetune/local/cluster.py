@@ -56,6 +56,8 @@ class LocalCluster:
     - `namespaces`: created up front (claims' namespaces are created anyway).
     - `extra_pod_env`: added to every pod's containers, winning over the pod spec's variable
       of the same name (e.g. the operator's HF_HOME, which points into an emptyDir).
+    - `faults`: a fault SPEC for the API server (kubetune.emulator.faults), in force once
+      the namespaces and claims exist; `agents=kubetune+kopf` aims it at the operator.
     - `hf_home`: when given, an offline Hugging Face cache with all-MiniLM-L6-v2 is seeded
       there (needs the `examples` extra) and pods get HF_HOME=<it> and HF_HUB_OFFLINE=1,
       unless `extra_pod_env` says otherwise.
@@ -71,7 +73,8 @@ class LocalCluster:
                  operator: bool = True,
                  metrics_port: int | None = None,
                  operator_settings: Mapping[str, Any] | None = None,
-                 shutdown_grace_seconds: float = 5.0) -> None:
+                 shutdown_grace_seconds: float = 5.0,
+                 faults: str | None = None) -> None:
         self.workdir = pathlib.Path(workdir).resolve()
         self.port = port
         self.kubeconfig = pathlib.Path(kubeconfig).resolve()
@@ -87,6 +90,7 @@ class LocalCluster:
         self.metrics_port = metrics_port
         self.operator_settings = dict(operator_settings or {})
         self.shutdown_grace_seconds = shutdown_grace_seconds
+        self.faults = faults
         self.emulator: Any = None
         self.executor: Any = None
         self.operator: Any = None
@@ -100,6 +104,7 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         # Imported here: `kubetune local --help` must not need kmock or kopf.
         from kubetune.emulator import EmulatorThread
+        from kubetune.emulator.faults import FaultSpec
 
         from .executor import ExecutorThread
 
@@ -110,6 +115,9 @@ class LocalCluster:
             attach_pod_logs(self.emulator, self.workdir)
             self.emulator.write_kubeconfig(self.kubeconfig)
             self._create_namespaces_and_claims()
+            if self.faults:
+                spec = FaultSpec.parse(self.faults)
+                self.emulator.call(lambda emulator: emulator.set_faults(spec))
             self.executor = ExecutorThread(
                 self.kubeconfig, self.workdir, extra_pod_env=self.extra_pod_env,
                 shutdown_grace_seconds=self.shutdown_grace_seconds).start()
