@@ -20,7 +20,7 @@ def test_a_terminal_phase_is_never_left():
 
 
 def test_a_verdict_given_before_anything_ran_can_be_lifted():
-    for reason in ("DoesNotFit", "InvalidSpec"):
+    for reason in ("DoesNotFit", "InvalidSpec", "ChildRejected"):
         blocked = {"phase": "Failed", "failure": {"reason": reason}}
         assert forward_only(blocked, {"phase": "Pending"}) == {"phase": "Pending"}
 

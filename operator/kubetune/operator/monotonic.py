@@ -8,8 +8,9 @@ would go backwards:
 
 - a terminal phase (Succeeded, Failed) is final: a patch that would leave it is dropped
   whole. The one way out is a verdict given before anything ran, which its author may
-  lift: a spec that failed validation (InvalidSpec, then fixed) or a job that does not fit
-  (DoesNotFit, then annotated kubetune.io/skip-fit-check);
+  lift: a spec that failed validation (InvalidSpec, then fixed), a job that does not fit
+  (DoesNotFit, then annotated kubetune.io/skip-fit-check) or whose Job the API server
+  refused (ChildRejected, then a changed spec);
 - within one job, `progress.step` never decreases, except after a suspension (a user's
   spec.suspend or a Kueue preemption), from which the trainer resumes at its last
   checkpoint: then an older step is the truth;
@@ -22,10 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conditions import DOES_NOT_FIT, INVALID_SPEC
+from .conditions import CHILD_REJECTED, DOES_NOT_FIT, INVALID_SPEC
 
 TERMINAL = ("Succeeded", "Failed")
-PRE_RUN_VERDICTS = (INVALID_SPEC, DOES_NOT_FIT)
+PRE_RUN_VERDICTS = (INVALID_SPEC, DOES_NOT_FIT, CHILD_REJECTED)
 _COUNTERS = ("attempts", "gpuSeconds")
 
 
