@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
 import socket
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
+from kubetune.operator.kube import Kube
 
 T = TypeVar("T")
 NAMESPACE = "team-a"
@@ -57,6 +59,19 @@ def wait_for(check: Callable[[], T], timeout: float = 20.0, what: str = "conditi
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
     return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == type_),
                 None)
+
+
+class CountingKube(Kube):
+    """The operator's own API client, counting the requests it sends by (method, path), so
+    tests can show what the operator did (and did not) write."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    async def _request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        self.sent[(method, path.split("?")[0])] += 1
+        return await super()._request(method, path, *args, **kwargs)
 
 
 class ClusterApi:

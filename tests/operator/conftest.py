@@ -19,7 +19,7 @@ from kubetune.operator.metrics import Metrics
 from kubetune.operator.runner import OperatorThread
 from kubetune.operator.settings import Settings
 
-from .cluster import ClusterApi, ProgressServer
+from .cluster import ClusterApi, CountingKube, ProgressServer
 
 
 @pytest.fixture
@@ -89,8 +89,16 @@ class OperatorControl:
 
 
 @pytest.fixture
+def counting_kube(kubeconfig: Path) -> CountingKube:
+    """The operator's API client; `sent` counts its requests."""
+    return CountingKube.connect(str(kubeconfig))
+
+
+@pytest.fixture
 def operator(operator_settings: Settings, kubeconfig: Path, api: ClusterApi,
-             fit_checker) -> Iterator[OperatorControl]:
-    control = OperatorControl(operator_settings, kubeconfig, fit_checker).start()
+             fit_checker, counting_kube: CountingKube) -> Iterator[OperatorControl]:
+    control = OperatorControl(operator_settings, kubeconfig, fit_checker)
+    control.kube = counting_kube
+    control.start()
     yield control
     control.stop()

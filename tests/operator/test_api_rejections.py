@@ -10,33 +10,15 @@ from __future__ import annotations
 
 import copy
 import time
-from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from kubetune.operator.kube import Kube
 from kubetune.operator.settings import Settings
 
-from .cluster import FINETUNE_JOB, NAMESPACE, ClusterApi, condition, wait_for
-from .conftest import OperatorControl
+from .cluster import FINETUNE_JOB, NAMESPACE, ClusterApi, CountingKube, condition, wait_for
 
 POLICIES = ("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies")
 BINDINGS = ("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings")
 JOBS_PATH = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
-
-
-class CountingKube(Kube):
-    """The operator's own client, counting what it sends (method, path)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sent: Counter[tuple[str, str]] = Counter()
-
-    async def _request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
-        self.sent[(method, path.split("?")[0])] += 1
-        return await super()._request(method, path, *args, **kwargs)
 
 
 @pytest.fixture
@@ -44,21 +26,6 @@ def operator_settings(progress_server) -> Settings:
     return Settings(metrics_port=0, health_port=0, progress_interval_seconds=0.2,
                     progress_port=progress_server.port, trainer_image="kubetune/trainer:test",
                     rejected_retry_seconds=2.0)
-
-
-@pytest.fixture
-def counting_kube(kubeconfig: Path) -> CountingKube:
-    return CountingKube(Kube.connect(str(kubeconfig)).configuration)
-
-
-@pytest.fixture
-def operator(operator_settings: Settings, kubeconfig: Path, api: ClusterApi, fit_checker,
-             counting_kube: CountingKube) -> Iterator[OperatorControl]:
-    control = OperatorControl(operator_settings, kubeconfig, fit_checker)
-    control.kube = counting_kube
-    control.start()
-    yield control
-    control.stop()
 
 
 def _deny_jobs(api: ClusterApi, message: str, reason: str | None = None) -> None:

@@ -42,9 +42,42 @@ def test_does_not_fit_blocks_with_what_would_fit():
     assert "skip-fit-check" in new["failure"]["hint"]
 
 
-def test_suspend_requested_wins_over_a_running_job():
-    new = status(run=o.RunObservation(o.RUNNING, c.PODS_RUNNING), suspend=True)
-    assert new["phase"] == "Suspended"
+def test_suspended_only_once_the_job_is_seen_suspended_with_no_pods():
+    """issue 11 section 3: Suspended=True from what is observed, never from spec alone."""
+    running = {"metadata": {"uid": "j"}, "spec": {"suspend": False}, "status": {"active": 1}}
+    pod = {"metadata": {"name": "p", "labels": {}}, "status": {"phase": "Running"}}
+    asked = o.observe_run(running, [pod], suspend_requested=True)
+    new = status(run=asked, suspend=True)
+    assert new["phase"] != "Suspended"
+    assert _cond(new, "Suspended")["status"] == "False"
+    assert _cond(new, "Suspended")["reason"] == "Suspending"
+
+    stopping = {**running, "spec": {"suspend": True}}
+    assert o.observe_run(stopping, [pod], suspend_requested=True).state == o.SUSPENDING
+    stopped = {**stopping, "status": {"active": 0}}
+    done = status(run=o.observe_run(stopped, [], suspend_requested=True), suspend=True)
+    assert done["phase"] == "Suspended" and _cond(done, "Suspended")["status"] == "True"
+    # No checkpoint was ever reported: the message does not claim one.
+    assert "no checkpoint was saved" in _cond(done, "Suspended")["message"]
+    with_checkpoint = status(old={"checkpoint": {"uri": "pvc://m/x/checkpoints/checkpoint-40",
+                                                 "step": 40}},
+                             run=o.observe_run(stopped, [], suspend_requested=True), suspend=True)
+    assert "checkpoint at step 40" in _cond(with_checkpoint, "Suspended")["message"]
+
+
+def test_a_job_held_by_kueue_is_queued_not_suspended():
+    held = {"metadata": {"uid": "j"}, "spec": {"suspend": True}, "status": {}}
+    run = o.observe_run(held, [], queue="gpu-queue")
+    new = status(run=run)
+    assert new["phase"] == "Queued"
+    assert _cond(new, "Running")["reason"] == "WaitingForQuota"
+    assert "gpu-queue" in _cond(new, "Running")["message"]
+    assert _cond(new, "Suspended")["status"] == "False"
+    assert new["failure"] is None
+
+
+def _cond(status_: dict, type_: str) -> dict:
+    return next(x for x in status_["conditions"] if x["type"] == type_)
 
 
 def test_progress_from_report_computes_percent_and_ignores_unknown_keys():

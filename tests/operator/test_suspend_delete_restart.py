@@ -10,11 +10,17 @@ from .cluster import FINETUNE_JOB, NAMESPACE, condition, wait_for
 def test_suspend_then_resume(api, operator):
     api.create(FINETUNE_JOB)
     wait_for(lambda: api.raw_job("router-train"))
-    api.start_pod("router-train")
+    pod = api.start_pod("router-train")
     api.wait_condition("FinetuneJob", "router", "Running", "True")
 
     api.patch_spec("FinetuneJob", "router", {"suspend": True})
     wait_for(lambda: api.raw_job("router-train")["spec"]["suspend"] is True, what="Job suspended")
+    # The pod still runs (saving its checkpoint): not Suspended yet.
+    status = api.wait_condition("FinetuneJob", "router", "Suspended", "False", "Suspending")
+    assert status["phase"] != "Suspended"
+    # What the Job controller does for a suspended Job: the pods go, none is active.
+    api.core.delete_namespaced_pod(pod, NAMESPACE)
+    api.set_job_status("router-train", {"active": 0})
     status = api.wait_condition("FinetuneJob", "router", "Suspended", "True", "Suspended")
     assert status["phase"] == "Suspended"
 

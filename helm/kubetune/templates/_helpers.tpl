@@ -86,6 +86,10 @@ are watched; cluster-scoped ones only to the ClusterRole.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
+# Kueue (when installed): a user's suspend of a queued job deactivates its Workload.
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads"]
+  verbs: ["list", "patch"]
 # Kubernetes Events for each transition.
 - apiGroups: [""]
   resources: ["events"]

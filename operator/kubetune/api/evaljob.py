@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .base import SpecModel, StatusModel, cel
-from .common import Condition, LocalObjectRef, PodResources, SecretRef, ShortString, Task
+from .common import Condition, LocalObjectRef, Name, PodResources, SecretRef, ShortString, Task
 from .finetune import EvalDataset, Failure, Phase
 from .metrics import ALL_METRICS, TASK_METRICS, Threshold, metric_problems
 from .uri import Uri
@@ -100,6 +100,9 @@ class EvalJobSpec(SpecModel):
     """Child objects are removed this long after finishing; the EvalJob stays."""
     image: ShortString | None = None
     """Evaluator image override; default from the operator's configuration."""
+    queue_name: Name | None = None
+    """Kueue LocalQueue, so GPU evaluations count against the same quotas as training;
+    sets kueue.x-k8s.io/queue-name on the Job (default: the operator's default queue)."""
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> EvalJobSpec:

@@ -331,7 +331,7 @@ def finetune_spec_problems(spec: FinetuneJobSpec) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Status: written by the operator only.
 
-Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Suspended"]
+Phase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended"]
 
 
 class Plan(StatusModel):

@@ -41,7 +41,7 @@ def _column(name: str, type_: str, path: str, description: str, priority: int = 
 
 
 _AGE = _column("AGE", "date", ".metadata.creationTimestamp", "Time since creation")
-_PHASE = _column("PHASE", "string", ".status.phase", "Pending, Running, Succeeded, Failed, Suspended")
+_PHASE = _column("PHASE", "string", ".status.phase", "Pending, Queued, Running, Succeeded, Failed, Suspended")
 
 FINETUNE_JOB = Resource(
     kind="FinetuneJob",

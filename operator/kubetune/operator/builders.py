@@ -90,7 +90,7 @@ def training_job(body: dict[str, Any], spec: FinetuneJobSpec, settings: Settings
     """The batch/v1 Job that runs the trainer (Indexed, one pod per node, when nodes > 1)."""
     name = train_job_name(body["metadata"]["name"])
     nodes = spec.resources.nodes
-    queue = spec.queue_name or settings.default_queue_name
+    queue = queue_of(spec, settings)
     command = trainer_command(
         gpus=spec.resources.gpus, nodes=nodes, config_path=f"{CONFIG_DIR}/{CONFIG_FILE}",
         rendezvous_host=rendezvous_host(body) if nodes > 1 else None, port=RENDEZVOUS_PORT,
@@ -124,6 +124,11 @@ def training_job(body: dict[str, Any], spec: FinetuneJobSpec, settings: Settings
     }
 
 
+def queue_of(spec: FinetuneJobSpec | EvalJobSpec, settings: Settings) -> str | None:
+    """The Kueue LocalQueue of a job's Job, or None when Kueue does not manage it."""
+    return spec.queue_name or settings.default_queue_name or None
+
+
 def evaluation_job(body: dict[str, Any], config: EvalConfig, spec: EvalJobSpec,
                    settings: Settings, secrets: Iterable[SecretRef], uris: Iterable[str]) -> dict:
     """The batch/v1 Job that runs the evaluator for an EvalJob."""
@@ -136,18 +141,22 @@ def evaluation_job(body: dict[str, Any], config: EvalConfig, spec: EvalJobSpec,
         output_claims=_output_claims(config.output_uri), image=spec.image, settings=settings,
         job_name=name, subdomain=None,
     )
+    queue = queue_of(spec, settings)
     job_spec: dict[str, Any] = {
         "backoffLimit": spec.backoff_limit,
         "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
+        # Created suspended when queued: Kueue starts it on admission (as for training).
+        "suspend": bool(queue),
         "podFailurePolicy": _pod_failure_policy(),
         "template": pod,
     }
     if spec.active_deadline_seconds:
         job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
+    extra = {labels.QUEUE_NAME: queue} if queue else {}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _metadata(name, "EvalJob", body, "evaluator"),
+        "metadata": _metadata(name, "EvalJob", body, "evaluator", extra),
         "spec": job_spec,
     }
 

@@ -42,6 +42,7 @@ _COLLECTIONS = {  # kind -> (API prefix, plural)
     "Pod": ("/api/v1", "pods"),
     "Job": ("/apis/batch/v1", "jobs"),
     **{kind: (f"/apis/{GROUP}/{VERSION}", plural) for kind, plural in _PLURALS.items()},
+    "Workload": ("/apis/kueue.x-k8s.io/v1beta1", "workloads"),
 }
 
 
@@ -244,6 +245,12 @@ class Kube:
         await self._request("PATCH", path_of("Job", namespace, name),
                             {"spec": {"suspend": suspend}}, MERGE_PATCH, verb="patch")
 
+    @uses("kueue.x-k8s.io", "workloads", "patch")
+    async def set_workload_active(self, namespace: str, name: str, active: bool) -> None:
+        """Kueue's documented switch to stop (evict, not requeue) or restart a workload."""
+        await self._request("PATCH", path_of("Workload", namespace, name),
+                            {"spec": {"active": active}}, MERGE_PATCH)
+
     # --- reads ----------------------------------------------------------------------------
 
     @uses("batch", "jobs", "list")
@@ -253,6 +260,22 @@ class Kube:
         query = urlencode({"labelSelector": MANAGED_SELECTOR})
         reply = await self._request("GET", f"{path_of(kind, namespace)}?{query}", verb="list")
         return reply.get("items", [])
+
+    @uses("kueue.x-k8s.io", "workloads", "list")
+    async def workload_of(self, namespace: str, job_uid: str) -> dict[str, Any] | None:
+        """The Kueue Workload that a Job owns (Kueue creates one per Job, owned by it), or
+        None: not created yet, or Kueue is not installed (404)."""
+        try:
+            reply = await self._request("GET", path_of("Workload", namespace))
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+        for workload in reply.get("items", []):
+            owners = (workload.get("metadata") or {}).get("ownerReferences") or []
+            if any(o.get("uid") == job_uid and o.get("controller") for o in owners):
+                return workload
+        return None
 
     @uses("batch", "jobs", "get")
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:

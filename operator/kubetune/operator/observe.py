@@ -15,8 +15,8 @@ from typing import Any
 from . import conditions as c
 from .labels import COMPLETION_INDEX
 
-ABSENT, QUEUED, SUSPENDED, STARTING, RUNNING, SUCCEEDED, FAILED = (
-    "Absent", "Queued", "Suspended", "Starting", "Running", "Succeeded", "Failed")
+ABSENT, QUEUED, SUSPENDING, SUSPENDED, STARTING, RUNNING, SUCCEEDED, FAILED = (
+    "Absent", "Queued", "Suspending", "Suspended", "Starting", "Running", "Succeeded", "Failed")
 
 HINTS = {
     c.OOM_KILLED: "lower batchSize or maxSeqLength, enable gradientCheckpointing, or use "
@@ -60,15 +60,24 @@ class RunObservation:
 
 
 def observe_run(job: dict[str, Any] | None, pods: list[dict[str, Any]],
-                now: datetime | None = None) -> RunObservation:
-    """Summarise a Job and its Pods (pure; `now` only for the running pods' seconds)."""
+                now: datetime | None = None, *, queue: str | None = None,
+                suspend_requested: bool = False) -> RunObservation:
+    """Summarise a Job and its Pods (pure; `now` only for the running pods' seconds).
+
+    `queue`: the Kueue LocalQueue when Kueue manages the Job. Kueue keeps such a Job
+    suspended until it admits it, and suspends it again when it preempts it: that is
+    QUEUED, not SUSPENDED. SUSPENDED means the user asked (`suspend_requested`) and the Job
+    is seen suspended with no pod left; until then it is SUSPENDING.
+    """
     now = now or datetime.now(UTC)
     if job is None:
         return RunObservation(ABSENT, c.PENDING, "the training Job has not been created yet")
     status = job.get("status") or {}
     spec = job.get("spec") or {}
     rank0 = _rank0_pods(pods)
-    attempts = len(rank0)
+    # Pods stopped by a suspend or a preemption (deleted, disrupted, or saying so in their
+    # termination message) were not failed attempts: the next pod resumes their run.
+    attempts = sum(1 for p in rank0 if not _interrupted(p))
     seconds = sum(_pod_seconds(p, now) for p in pods)
     newest = _newest(rank0)
     summary = _termination_summary(newest)
@@ -85,8 +94,20 @@ def observe_run(job: dict[str, Any] | None, pods: list[dict[str, Any]],
         reason, message = _failure(failed, pods, summary)
         return RunObservation(FAILED, reason, message,
                               completion_time=failed.get("lastTransitionTime"), **common)
-    if spec.get("suspend"):
+    pods_left = bool(status.get("active")) or any(
+        (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed") for p in pods)
+    if spec.get("suspend") and queue and not suspend_requested:
+        message = f"waiting for quota in Kueue queue {queue!r}"
+        if status.get("startTime") or rank0:
+            message += ("; it ran before and was preempted (not a failure): it resumes from "
+                        "the last checkpoint when Kueue admits it again")
+        return RunObservation(QUEUED, c.WAITING_FOR_QUOTA, message, **common)
+    if spec.get("suspend") and not pods_left:
         return RunObservation(SUSPENDED, c.SUSPENDED_REASON, "the Job is suspended", **common)
+    if spec.get("suspend") or suspend_requested:
+        return RunObservation(SUSPENDING, c.SUSPENDING,
+                              "stopping the pods; the trainer saves a checkpoint on SIGTERM",
+                              **common)
     problem = next((p for p in map(_pod_problem, pods) if p), None)
     if problem:
         return RunObservation(STARTING, problem[0], problem[1], **common)
@@ -95,6 +116,11 @@ def observe_run(job: dict[str, Any] | None, pods: list[dict[str, Any]],
         return RunObservation(RUNNING, c.PODS_RUNNING, "", progress_ip=pod_ip(running[-1]),
                               **common)
     return RunObservation(STARTING, c.PODS_STARTING, "waiting for the pods to start", **common)
+
+
+def job_finished(job: dict[str, Any]) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return c.is_true(conditions, "Complete") or c.is_true(conditions, "Failed")
 
 
 def pod_ip(pod: dict[str, Any]) -> str | None:
@@ -109,6 +135,16 @@ def progress_url(ip: str, port: int) -> str:
     """The trainer's GET /progress URL; an IPv6 address goes in brackets (RFC 3986)."""
     host = f"[{ip}]" if ":" in ip else ip
     return f"http://{host}:{port}/progress"
+
+
+def _interrupted(pod: dict[str, Any]) -> bool:
+    """Whether a pod was stopped from outside (suspend, preemption, eviction)."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return True
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    if c.is_true(conditions, "DisruptionTarget"):
+        return True
+    return _termination_summary(pod).get("reason") == "Preempted"
 
 
 def _rank0_pods(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -31,6 +31,9 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("batch", "jobs", (*WATCH, "create", "patch", "delete")),
     # Pods are only read: phase, exit codes, termination messages, scheduling failures.
     Permission("", "pods", WATCH),
+    # Kueue (when installed): a user's suspend of a queued job deactivates its Workload, the
+    # way Kueue documents for stopping a workload, instead of fighting Kueue over Job.suspend.
+    Permission("kueue.x-k8s.io", "workloads", ("list", "patch")),
     # Kubernetes Events for each transition (kopf posts core/v1 Events).
     Permission("", "events", ("create", "patch")),
     Permission("events.k8s.io", "events", ("create", "patch")),

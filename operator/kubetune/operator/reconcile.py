@@ -178,9 +178,12 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
             return await _report_rejection(state, "FinetuneJob", visit, rejection)
         if key not in state.finetunejobs:
             return None  # deleted while we looked
+    queue = builders.queue_of(spec, state.settings)
+    again = None
     if job is not None:
-        job = await _sync_suspend(state, spec, job)
-    run = o.observe_run(job, state.pods_of(namespace, job_name))
+        job, again = await _sync_suspend(state, spec, job, queue)
+    run = o.observe_run(job, state.pods_of(namespace, job_name), queue=queue,
+                        suspend_requested=spec.suspend)
     eval_name = old.get("evalJobName")  # created once; not re-created if a user deletes it
     if run.state == o.SUCCEEDED and spec.evaluation and not eval_name:
         eval_name = await _create_evaluation(state, body, spec)
@@ -190,7 +193,7 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
         gpus_per_pod=spec.resources.gpus, now=now, job_name=job_name)
     _record_outcome(state, "FinetuneJob", namespace, old, status)
     await write_status(state, "FinetuneJob", body, old, status)
-    return None
+    return again
 
 
 async def _create_training(state: OperatorState, body: dict[str, Any],
@@ -230,17 +233,47 @@ async def _still_exists(state: OperatorState, kind: str, body: dict[str, Any]) -
     return False
 
 
-async def _sync_suspend(state: OperatorState, spec: FinetuneJobSpec,
-                        job: dict[str, Any]) -> dict[str, Any]:
-    """Carry spec.suspend to the Job. With a queue, Kueue alone unsuspends."""
-    suspended = bool((job.get("spec") or {}).get("suspend"))
-    queued = bool(spec.queue_name or state.settings.default_queue_name)
-    if (spec.suspend and not suspended) or (not spec.suspend and suspended and not queued):
-        meta = job["metadata"]
-        await state.kube.set_job_suspended(meta["namespace"], meta["name"], spec.suspend)
-        job = {**job, "spec": {**(job.get("spec") or {}), "suspend": spec.suspend}}
-        state.jobs[(meta["namespace"], meta["name"])] = job
-    return job
+WORKLOAD_LOOKUP_RETRY_SECONDS = 10.0
+"""How soon to look again for the Workload of a queued Job that a user suspended, when Kueue
+has not created it yet."""
+
+
+async def _sync_suspend(state: OperatorState, spec: FinetuneJobSpec, job: dict[str, Any],
+                        queue: str | None) -> tuple[dict[str, Any], float | None]:
+    """Carry spec.suspend to the run; returns the Job and, if needed, when to look again.
+
+    Without a queue, the operator suspends and resumes the Job itself. With a queue, Kueue
+    owns Job.spec.suspend (it unsuspends on admission and suspends on preemption), and
+    flipping it would fight Kueue; a user's suspend goes through the switch Kueue documents
+    for stopping a workload instead: Workload spec.active false (Kueue evicts it, suspends
+    the Job and does not requeue it), true again to requeue.
+    """
+    meta = job["metadata"]
+    job_spec = job.get("spec") or {}
+    if queue is None:
+        if spec.suspend != bool(job_spec.get("suspend")):
+            await state.kube.set_job_suspended(meta["namespace"], meta["name"], spec.suspend)
+            job = {**job, "spec": {**job_spec, "suspend": spec.suspend}}
+            state.jobs[(meta["namespace"], meta["name"])] = job
+        return job, None
+    if o.job_finished(job):
+        return job, None
+    wanted = not spec.suspend
+    uid = meta.get("uid", "")
+    if uid in state.workload_active:
+        if state.workload_active[uid] == wanted:
+            return job, None  # done before
+    elif wanted and not job_spec.get("suspend"):
+        return job, None  # admitted and running: nothing to change
+    # Not known yet (a new Job, a suspend asked, or a restarted operator): look it up.
+    workload = await state.kube.workload_of(meta["namespace"], uid)
+    if workload is None:
+        return job, (WORKLOAD_LOOKUP_RETRY_SECONDS if spec.suspend else None)
+    if (workload.get("spec") or {}).get("active", True) != wanted:
+        await state.kube.set_workload_active(meta["namespace"], workload["metadata"]["name"],
+                                             wanted)
+    state.workload_active[uid] = wanted
+    return job, None
 
 
 async def _create_evaluation(state: OperatorState, body: dict[str, Any],
@@ -296,7 +329,8 @@ async def sync_eval(state: OperatorState, key: Key) -> float | None:
             return await _report_rejection(state, "EvalJob", visit, rejection)
         if key not in state.evaljobs:
             return None  # deleted while we looked
-    run = o.observe_run(job, state.pods_of(namespace, job_name))
+    run = o.observe_run(job, state.pods_of(namespace, job_name),
+                        queue=builders.queue_of(spec, state.settings))
     status = eval_status(generation=generation, old=old, waiting=source.waiting,
                          model_failed=source.failed, run=run, thresholds=spec.thresholds,
                          now=now, job_name=job_name, task=source.task)

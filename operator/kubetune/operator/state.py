@@ -41,6 +41,9 @@ class OperatorState:
     rejected: dict[tuple[str, str, str], tuple[int | None, float]] = field(default_factory=dict)
     """(generation, monotonic time before which no child create is tried again) for jobs whose
     child create the API server answered 403 or 404."""
+    workload_active: dict[str, bool] = field(default_factory=dict)
+    """Per Job uid: the `spec.active` its Kueue Workload was last seen or set to, so the
+    Workload is looked up only when a user's suspend changes."""
     background: set[asyncio.Task] = field(default_factory=set)
     """Scheduled retries and follow-up reconciles (kept so they are not garbage-collected)."""
 

@@ -15,8 +15,9 @@ from . import conditions as c
 from . import observe as o
 
 PHASE_OF_STATE = {
-    o.ABSENT: "Pending", o.QUEUED: "Pending", o.STARTING: "Pending", o.RUNNING: "Running",
-    o.SUSPENDED: "Suspended", o.SUCCEEDED: "Succeeded", o.FAILED: "Failed",
+    o.ABSENT: "Pending", o.QUEUED: "Queued", o.STARTING: "Pending", o.RUNNING: "Running",
+    o.SUSPENDING: "Running", o.SUSPENDED: "Suspended", o.SUCCEEDED: "Succeeded",
+    o.FAILED: "Failed",
 }
 
 
@@ -124,8 +125,8 @@ def finetune_status(*, generation: int | None, old: dict[str, Any], fit: Fit,
     state = run.state
     if blocked:
         state = o.FAILED
-    elif suspend_requested and state not in (o.SUCCEEDED, o.FAILED):
-        state = o.SUSPENDED
+    elif suspend_requested and state == o.ABSENT:
+        state = o.SUSPENDED  # no Job yet, so no pod to stop
     was_suspended = c.is_true(old.get("conditions"), c.SUSPENDED)
 
     if blocked:
@@ -147,7 +148,9 @@ def finetune_status(*, generation: int | None, old: dict[str, Any], fit: Fit,
         failed = c.condition(c.FAILED, False, _closing_reason(state, run, blocked))
     if state == o.SUSPENDED:
         suspended = c.condition(c.SUSPENDED, True, c.SUSPENDED_REASON,
-                                "pods stopped; the trainer saved a checkpoint")
+                                _suspended_message(run, old.get("checkpoint")))
+    elif state == o.SUSPENDING:
+        suspended = c.condition(c.SUSPENDED, False, c.SUSPENDING, run.message)
     elif was_suspended:
         suspended = c.condition(c.SUSPENDED, False, c.RESUMED, "resuming from the last checkpoint")
     else:
@@ -187,6 +190,19 @@ def finetune_status(*, generation: int | None, old: dict[str, Any], fit: Fit,
     if eval_job_name:
         status["evalJobName"] = eval_job_name
     return status
+
+
+def _suspended_message(run: o.RunObservation, checkpoint: dict[str, Any] | None) -> str:
+    """What a resume will start from: only a checkpoint someone saw being saved is claimed."""
+    step = run.summary.get("step")
+    if run.summary.get("reason") == "Preempted" and isinstance(step, int) and step > 0:
+        return (f"pods stopped; the trainer saved a checkpoint at step {step}, "
+                "a resume continues from it")
+    if checkpoint and checkpoint.get("uri"):
+        step = checkpoint.get("step")
+        at = f" at step {step}" if isinstance(step, int) else ""
+        return f"pods stopped; a resume continues from the last checkpoint{at} ({checkpoint['uri']})"
+    return "pods stopped; no checkpoint was saved yet, so a resume starts from the beginning"
 
 
 def _waiting_reason(run: o.RunObservation, state: str) -> str:
