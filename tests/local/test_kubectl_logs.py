@@ -48,6 +48,14 @@ def test_kubectl_logs_prints_the_output_and_tail_keeps_the_last_lines(api: RestA
     assert result.stdout == "".join(f"line {i}\n" for i in range(1, 6))
     assert kubectl("logs", pod, "--tail=2").stdout == "line 4\nline 5\n"
     assert kubectl("logs", "job/counter", "--tail=1").stdout == "line 5\n"
+    assert kubectl("logs", pod, "--limit-bytes=8").stdout == "line 1\nl"
+
+
+def test_kubectl_logs_sends_a_long_log_whole(api: RestApi, kubectl) -> None:
+    api.create(JOBS, job_manifest("chatty", "for i in range(30000): print(f'line {i:08d}')"))
+    pod = _finished_pod(api, "chatty")
+    lines = kubectl("logs", pod).stdout.splitlines()
+    assert len(lines) == 30000 and lines[-1] == "line 00029999"
 
 
 def test_kubectl_logs_follow_streams_until_the_container_ends(api: RestApi, kubectl,

@@ -133,19 +133,20 @@ async def serve_pod_log(raw_request: aiohttp.web.BaseRequest, pod: Object,
             sent += len(data)
         return limit is None or sent < limit
 
-    offset = 0
-    try:
-        existing = path.read_bytes()
-    except OSError:
-        existing = b""
-    offset = len(existing)
-    more = await send(_tail(existing, tail_lines) if tail_lines is not None else existing)
-    while more and _flag(query, "follow"):
-        finished = _terminated(current_pod(), container)  # read before the file: no lost tail
+    follow, more, offset = _flag(query, "follow"), True, 0
+    if tail_lines is not None:
+        try:
+            existing = path.read_bytes()
+        except OSError:
+            existing = b""
+        offset = len(existing)
+        more = await send(_tail(existing, tail_lines))
+    while more:
+        finished = not follow or _terminated(current_pod(), container)  # before the read: no lost tail
         chunk = _read_from(path, offset)
         offset += len(chunk)
         more = await send(chunk)
-        if finished and not chunk:
+        if not chunk and finished:
             break
         if not chunk:
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
