@@ -249,7 +249,7 @@ class Kube:
     async def set_workload_active(self, namespace: str, name: str, active: bool) -> None:
         """Kueue's documented switch to stop (evict, not requeue) or restart a workload."""
         await self._request("PATCH", path_of("Workload", namespace, name),
-                            {"spec": {"active": active}}, MERGE_PATCH)
+                            {"spec": {"active": active}}, MERGE_PATCH, verb="patch")
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -266,7 +266,7 @@ class Kube:
         """The Kueue Workload that a Job owns (Kueue creates one per Job, owned by it), or
         None: not created yet, or Kueue is not installed (404)."""
         try:
-            reply = await self._request("GET", path_of("Workload", namespace))
+            reply = await self._request("GET", path_of("Workload", namespace), verb="list")
         except ApiError as error:
             if error.status == 404:
                 return None
