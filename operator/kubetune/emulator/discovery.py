@@ -43,6 +43,18 @@ def _api_group(group: str, versions: list[str]) -> dict[str, Any]:
     return {"name": group, "versions": entries, "preferredVersion": entries[0]}
 
 
+# The release the emulator answers as (kubectl warns when client and server are >1 minor apart).
+SERVER_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.2", "gitTreeState": "clean",
+                  "gitCommit": "67a30c0adcf52bd3f56ff0893ce19966be12991f",
+                  "buildDate": "2025-02-12T21:19:47Z", "goVersion": "go1.23.6", "compiler": "gc",
+                  "platform": "linux/amd64"}
+
+
+def server_version() -> dict[str, Any]:
+    """`GET /version`: a current Kubernetes release (kmock reports an old k3s)."""
+    return dict(SERVER_VERSION)
+
+
 def api_versions() -> dict[str, Any]:
     return {"kind": "APIVersions", "apiVersion": "v1", "versions": ["v1"],
             "serverAddressByClientCIDRs": []}

@@ -21,6 +21,7 @@ class ApiError(Exception):
         self.reason = reason
         self.message = message
         self.details = details or {}
+        self.warnings: list[str] = []  # sent as Warning headers with the error
 
     def status_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -101,12 +102,18 @@ def method_not_allowed() -> ApiError:
     )
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
+# What kube-apiserver lists (sorted) when a PATCH's Content-Type is not one it applies.
+CUSTOM_RESOURCE_PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json",
+                               "application/merge-patch+json")
+BUILTIN_PATCH_TYPES = (*CUSTOM_RESOURCE_PATCH_TYPES, "application/strategic-merge-patch+json")
+
+
+def unsupported_media_type(accepted: tuple[str, ...]) -> ApiError:
+    """negotiation.NewUnsupportedMediaTypeError (custom resources take no strategic merge patch)."""
     return ApiError(
         415, "UnsupportedMediaType",
-        f"the body of the request was in an unknown format ({content_type!r}); accepted media"
-        " types include application/json, application/json-patch+json, application/merge-patch+json,"
-        " application/strategic-merge-patch+json, application/apply-patch+yaml",
+        "the body of the request was in an unknown format - accepted media types include: "
+        + ", ".join(accepted),
     )
 
 

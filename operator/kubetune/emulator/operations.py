@@ -4,7 +4,9 @@ Every method either returns the object (or list) to send back or raises `ApiErro
 Covered here: system metadata, generateName, 409 on existing names and stale
 resourceVersions, the status subresource split, finalizers and deletionTimestamp (with the
 propagation policy's GC finalizers; the garbage collector itself runs asynchronously, see
-garbage_collector.py), implicit namespaces, and CRDs that register resources.
+garbage_collector.py), 404 for writes into missing namespaces, and CRDs that register
+resources. Decoding and validation of bodies live in `admission.py` (hooked in `create`
+and `_update`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from kubetune.emulator import errors, metadata
+from kubetune.emulator import errors, field_errors, metadata
+from kubetune.emulator.admission import Admission
+from kubetune.emulator.field_validation import APPLY, PATCH, FieldValidation
 from kubetune.emulator.garbage_collector import deletion_finalizers
-from kubetune.emulator.patches import APPLY_PATCH, apply_patch, media_type
+from kubetune.emulator.patches import APPLY_PATCH, STRATEGIC_MERGE_PATCH, apply_patch, media_type
 from kubetune.emulator.registry import ResourceRegistry
 from kubetune.emulator.resources import (
     CUSTOM_RESOURCE_DEFINITIONS,
@@ -29,6 +33,8 @@ from kubetune.emulator.store import ObjectStore
 
 Object = dict[str, Any]
 _GENERATE_NAME_ATTEMPTS = 100
+# The namespaces a new cluster has (kube-apiserver's system namespaces controller makes them).
+INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 class ApiOperations:
@@ -37,10 +43,12 @@ class ApiOperations:
     def __init__(self, store: ObjectStore, registry: ResourceRegistry) -> None:
         self.store = store
         self.registry = registry
+        self.admission = Admission(store)
 
     # --- create ------------------------------------------------------------------------------
 
-    def create(self, rtype: ResourceType, namespace: str | None, body: Any) -> Object:
+    def create(self, rtype: ResourceType, namespace: str | None, body: Any,
+               validation: FieldValidation | None = None) -> Object:
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         obj = copy.deepcopy(body)
@@ -50,17 +58,19 @@ class ApiOperations:
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
         namespace = self._namespace_for_write(rtype, namespace, meta)
+        obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
+        self.admission.decode(rtype, obj, validation)
+        meta = obj["metadata"]
+        if namespace is not None:
+            self.require_namespace(namespace)
         meta["name"] = self._name_for_create(rtype, namespace, meta)
-        if self.store.get(rtype.storage_key, namespace, meta["name"]) is not None:
-            raise errors.already_exists(rtype.group, rtype.plural, meta["name"])
         if rtype.storage_key == CUSTOM_RESOURCE_DEFINITIONS.storage_key:
             self._validate_crd(obj)
-        if namespace is not None:
-            self.ensure_namespace(namespace)
-
-        obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
         if rtype.has_status:
             obj.pop("status", None)  # only /status writes status
+        self.admission.validate(rtype, obj, None)
+        if self.store.get(rtype.storage_key, namespace, meta["name"]) is not None:
+            raise errors.already_exists(rtype.group, rtype.plural, meta["name"])
         metadata.stamp_created(obj, self.store.next_resource_version())
         self._set_initial_status(rtype, obj)
         self.store.put(rtype.storage_key, obj, "ADDED")
@@ -68,9 +78,14 @@ class ApiOperations:
         return obj
 
     def ensure_namespace(self, name: str) -> None:
-        """Namespaces come into being when something is created in them (no 404 here)."""
+        """Create a namespace unless it exists (for the cluster's initial namespaces)."""
         if self.store.get(NAMESPACES.storage_key, None, name) is None:
             self.create(NAMESPACES, None, {"metadata": {"name": name}})
+
+    def require_namespace(self, name: str) -> None:
+        """The NamespaceLifecycle admission plugin: no writes into a missing namespace."""
+        if self.store.get(NAMESPACES.storage_key, None, name) is None:
+            raise errors.not_found("", "namespaces", name)
 
     def _namespace_for_write(self, rtype: ResourceType, namespace: str | None, meta: Object) -> str | None:
         if not rtype.namespaced:
@@ -91,10 +106,8 @@ class ApiOperations:
             return str(meta["name"])
         prefix = meta.get("generateName")
         if not prefix:
-            raise errors.invalid(
-                rtype.group, rtype.plural, "",
-                "metadata.name: Required value: name or generateName is required",
-            )
+            raise field_errors.invalid_object(rtype.group, rtype.kind, "", [
+                field_errors.required("metadata.name", "name or generateName is required")])
         # Collisions are retried here, so clients never see a 409 for a generated name.
         for _ in range(_GENERATE_NAME_ATTEMPTS):
             name = metadata.generated_name(prefix)
@@ -144,25 +157,34 @@ class ApiOperations:
     # --- update ------------------------------------------------------------------------------
 
     def replace(self, rtype: ResourceType, namespace: str | None, name: str, body: Any,
-                subresource: str | None) -> Object:
+                subresource: str | None, validation: FieldValidation | None = None) -> Object:
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
-        return self._update(rtype, namespace, name, subresource, lambda old: body)
+        return self._update(rtype, namespace, name, subresource, lambda old: body, validation)
 
     def patch(self, rtype: ResourceType, namespace: str | None, name: str, patch: Any,
-              content_type: str, subresource: str | None) -> Object:
+              content_type: str, subresource: str | None,
+              validation: FieldValidation | None = None) -> Object:
+        kind = media_type(content_type)
+        if kind == STRATEGIC_MERGE_PATCH and self.admission.is_custom(rtype):
+            # Custom resources have no Go struct to carry patch strategies (patch.go).
+            raise errors.unsupported_media_type(errors.CUSTOM_RESOURCE_PATCH_TYPES)
+        if validation is not None:
+            validation.verb = APPLY if kind == APPLY_PATCH else PATCH
         exists = self.store.get(rtype.storage_key, namespace if rtype.namespaced else None, name)
-        if exists is None and media_type(content_type) == APPLY_PATCH and subresource is None:
+        if exists is None and kind == APPLY_PATCH and subresource is None:
             # Server-side apply creates what is missing.
             body = copy.deepcopy(patch)
             body.setdefault("metadata", {})["name"] = name
-            return self.create(rtype, namespace, body)
+            return self.create(rtype, namespace, body, validation)
         return self._update(
-            rtype, namespace, name, subresource, lambda old: apply_patch(old, patch, content_type)
+            rtype, namespace, name, subresource, lambda old: apply_patch(old, patch, content_type),
+            validation,
         )
 
     def _update(self, rtype: ResourceType, namespace: str | None, name: str,
-                subresource: str | None, make_new: Callable[[Object], Object]) -> Object:
+                subresource: str | None, make_new: Callable[[Object], Object],
+                validation: FieldValidation | None = None) -> Object:
         if subresource is not None and (subresource != "status" or not rtype.has_status):
             raise errors.unknown_resource()
         old = self._require(rtype, namespace, name)
@@ -194,6 +216,8 @@ class ApiOperations:
                 else:
                     new.pop("status", None)
         new["apiVersion"], new["kind"] = rtype.api_version, rtype.kind
+        self.admission.decode(rtype, new, validation, merged=candidate)
+        self.admission.validate(rtype, new, old)
         metadata.carry_system_fields(old, new)
         if new == old:
             return self.present(rtype, old)  # a no-op write keeps the resourceVersion

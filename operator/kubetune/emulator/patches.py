@@ -2,8 +2,9 @@
 
 - `application/merge-patch+json`: RFC 7386 (what kopf sends).
 - `application/strategic-merge-patch+json`: what kubectl and the `kubernetes` client send
-  for built-in types. Approximated as a merge patch (lists are replaced, not merged by key)
-  with the `$patch`/`$setElementOrder`/`$retainKeys` directives dropped.
+  for built-in types (custom resources answer 415, see operations.py). Approximated as a
+  merge patch (lists are replaced, not merged by key) with the `$patch`/`$setElementOrder`/
+  `$retainKeys` directives dropped.
 - `application/json-patch+json`: RFC 6902, via the `jsonpatch` package (a kmock dependency).
 - `application/apply-patch+yaml`: server-side apply, approximated as a merge patch (no field
   ownership, no conflicts).
@@ -18,7 +19,7 @@ from typing import Any
 import jsonpatch
 import yaml
 
-from kubetune.emulator.errors import bad_request, unsupported_media_type
+from kubetune.emulator.errors import BUILTIN_PATCH_TYPES, bad_request, unsupported_media_type
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
@@ -81,4 +82,4 @@ def apply_patch(target: dict[str, Any], patch: Any, content_type: str) -> dict[s
         if kind == STRATEGIC_MERGE_PATCH:
             patch = _drop_strategic_directives(patch)
         return merge_patch(target, patch)
-    raise unsupported_media_type(content_type)
+    raise unsupported_media_type(BUILTIN_PATCH_TYPES)

@@ -26,8 +26,9 @@ from typing_extensions import override
 from kubetune.emulator import admission_policies, discovery, errors, openapi
 from kubetune.emulator.crds import read_crd_documents
 from kubetune.emulator.faults import Fault, FaultInjector, FaultSpec, serve_with_faults
+from kubetune.emulator.field_validation import CREATE, UPDATE, FieldValidation, decode_json, warning_header
 from kubetune.emulator.garbage_collector import DEFAULT_DELAY_SECONDS, GarbageCollector
-from kubetune.emulator.operations import ApiOperations
+from kubetune.emulator.operations import INITIAL_NAMESPACES, ApiOperations
 from kubetune.emulator.patches import decode_patch, media_type
 from kubetune.emulator.paths import ResourcePath, parse_resource_path
 from kubetune.emulator.pod_logs import LogFiles, serve_pod_log
@@ -75,7 +76,8 @@ class ApiServerEmulator(KubernetesEmulator):
         for resource_type in (*BUILTIN_RESOURCES, admission_policies.POLICIES,
                               admission_policies.BINDINGS):
             self.registry.register(resource_type)
-        self.operations.ensure_namespace("default")
+        for namespace in INITIAL_NAMESPACES:
+            self.operations.ensure_namespace(namespace)
         # kubectl reads OpenAPI v3 for explain and to see that the server validates fields
         # itself; v2 is JSON only (see openapi.py).
         self.fallback["get /openapi/v3"] << (lambda: discovery.openapi_v3_index(self.registry))
@@ -119,7 +121,7 @@ class ApiServerEmulator(KubernetesEmulator):
         try:
             return await serve_with_faults(self.faults, raw_request, path, self._serve_resource)
         except errors.ApiError as error:
-            return _json_response(error.status_body(), error.code)
+            return _json_response(error.status_body(), error.code, error.warnings)
 
     @override
     def _get_resources(self) -> list[resource]:
@@ -127,6 +129,10 @@ class ApiServerEmulator(KubernetesEmulator):
         return list(self.resources)
 
     # --- discovery (kmock's handlers, overridden: see discovery.py for why) ------------------
+
+    @override
+    async def _serve_server_version(self, request: Request) -> Any:
+        return discovery.server_version()
 
     @override
     async def _serve_api(self, request: Request) -> Any:
@@ -211,25 +217,40 @@ class ApiServerEmulator(KubernetesEmulator):
             if wants_table(raw_request.headers.get("Accept", "")):
                 result = as_table(rtype, result)
             return _json_response(result)
-        if method == "POST" and path.name is None:
-            body = await _read_json(raw_request)
-            self._admit("CREATE", rtype, path.namespace, body)
-            return _json_response(ops.create(rtype, path.namespace, body), 201)
-        if method == "PUT" and path.name is not None:
-            body = await _read_json(raw_request)
-            return _json_response(
-                ops.replace(rtype, path.namespace, path.name, body, path.subresource))
-        if method == "PATCH" and path.name is not None:
-            content_type = raw_request.headers.get("Content-Type", "")
-            patch = decode_patch(await raw_request.read(), content_type)
-            return _json_response(
-                ops.patch(rtype, path.namespace, path.name, patch, content_type, path.subresource))
+        if method in ("POST", "PUT", "PATCH"):
+            validation = FieldValidation.from_query(
+                query.get("fieldValidation"), CREATE if method == "POST" else UPDATE)
+            try:
+                return await self._serve_write(raw_request, rtype, path, validation)
+            except errors.ApiError as error:
+                error.warnings = validation.warnings
+                raise
         if method == "DELETE":
             options = await _delete_options(raw_request)
             if path.name is None:
                 predicate = self._predicate(rtype, path, query)
                 return _json_response(ops.delete_collection(rtype, path.namespace, predicate, options))
             return _json_response(ops.delete(rtype, path.namespace, path.name, options))
+        raise errors.method_not_allowed()
+
+    async def _serve_write(self, raw_request: aiohttp.web.BaseRequest, rtype: ResourceType,
+                           path: ResourcePath, validation: FieldValidation) -> aiohttp.web.StreamResponse:
+        ops, method = self.operations, raw_request.method
+        if method == "POST" and path.name is None:
+            body = await _read_json(raw_request, validation)
+            self._admit("CREATE", rtype, path.namespace, body)
+            created = ops.create(rtype, path.namespace, body, validation)
+            return _json_response(created, 201, validation.warnings)
+        if method == "PUT" and path.name is not None:
+            body = await _read_json(raw_request, validation)
+            replaced = ops.replace(rtype, path.namespace, path.name, body, path.subresource, validation)
+            return _json_response(replaced, 200, validation.warnings)
+        if method == "PATCH" and path.name is not None:
+            content_type = raw_request.headers.get("Content-Type", "")
+            patch = decode_patch(await raw_request.read(), content_type)
+            patched = ops.patch(rtype, path.namespace, path.name, patch, content_type,
+                                path.subresource, validation)
+            return _json_response(patched, 200, validation.warnings)
         raise errors.method_not_allowed()
 
     def _admit(self, operation: str, rtype: ResourceType, namespace: str | None, body: Any) -> None:
@@ -267,20 +288,28 @@ def _not_found() -> Response:
     return Response(status=error.code, payload=error.status_body())
 
 
-def _json_response(body: Any, status: int = 200) -> aiohttp.web.Response:
-    return aiohttp.web.Response(
+def _json_response(body: Any, status: int = 200, warnings: list[str] | None = None) -> aiohttp.web.Response:
+    response = aiohttp.web.Response(
         body=json.dumps(body).encode(), status=status, content_type="application/json")
+    for warning in warnings or ():
+        response.headers.add("Warning", warning_header(warning))
+    return response
 
 
-async def _read_json(raw_request: aiohttp.web.BaseRequest) -> Any:
+async def _read_json(raw_request: aiohttp.web.BaseRequest, validation: FieldValidation | None = None) -> Any:
     content_type = media_type(raw_request.headers.get("Content-Type"))
     if content_type not in ("", "application/json", "*/*"):
-        raise errors.unsupported_media_type(content_type)  # e.g. protobuf from kubectl create
+        raise errors.unsupported_media_type(("application/json",))  # e.g. protobuf
     raw = await raw_request.read()
+    if not raw:
+        return None
     try:
-        return json.loads(raw) if raw else None
+        body, duplicates = decode_json(raw)
     except ValueError as exc:
         raise errors.bad_request(f"the request body is not valid JSON: {exc}") from None
+    if validation is not None:
+        validation.duplicates = duplicates
+    return body
 
 
 async def _delete_options(raw_request: aiohttp.web.BaseRequest) -> dict[str, Any]:
