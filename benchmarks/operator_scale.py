@@ -191,6 +191,8 @@ def run(jobs: int, watched: int) -> dict:
         client.configuration.connection_pool_maxsize = 32
         batch = kubernetes.client.BatchV1Api(client)
         custom = kubernetes.client.CustomObjectsApi(client)
+        # As on a real cluster, the namespace must exist before anything is created in it.
+        kubernetes.client.CoreV1Api(client).create_namespace({"metadata": {"name": NAMESPACE}})
         watcher = JobWatcher(client, NAMESPACE)
 
         # The floor: a bare client creates Jobs directly.

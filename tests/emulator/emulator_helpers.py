@@ -53,6 +53,16 @@ class RawApi:
     def delete(self, path: str, body: Any = None) -> requests.Response:
         return self.session.delete(self.base_url + path, json=body, timeout=10)
 
+    def create_namespace(self, name: str) -> None:
+        """Namespaces must exist before anything is created in them, as on a real cluster."""
+        response = self.post("/api/v1/namespaces", {"metadata": {"name": name}})
+        assert response.status_code == 201, response.text
+
+
+# The smallest Pod and Job specs that kube-apiserver's validation accepts.
+POD_SPEC: dict[str, Any] = {"containers": [{"name": "main", "image": "busybox"}]}
+JOB_SPEC: dict[str, Any] = {"template": {"spec": {**POD_SPEC, "restartPolicy": "Never"}}}
+
 
 def widget(name: str, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name},

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from emulator_helpers import RawApi
+from emulator_helpers import JOB_SPEC, POD_SPEC, RawApi
 from kubetune.emulator import EmulatorThread
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
@@ -70,8 +70,8 @@ def test_dependents_outlive_the_delete_call_then_go(http: RawApi, slow_gc: None)
     dependents are still there, and the collector removes them (recursively) later."""
     owner = http.post(CONFIGMAPS, {"metadata": {"name": "owner"}}).json()
     job = http.post(JOBS, {"metadata": {"name": "job", "ownerReferences": owned_by(owner)},
-                           "spec": {}}).json()
-    http.post(PODS, {"metadata": {"name": "pod", "ownerReferences": owned_by(job)}})
+                           "spec": JOB_SPEC}).json()
+    http.post(PODS, {"metadata": {"name": "pod", "ownerReferences": owned_by(job)}, "spec": POD_SPEC})
     http.post(CONFIGMAPS, {"metadata": {"name": "unrelated"}})
     assert http.delete(f"{CONFIGMAPS}/owner").status_code == 200
     assert http.get(f"{CONFIGMAPS}/owner").status_code == 404

@@ -20,20 +20,25 @@ KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
 @pytest.fixture
 def kubectl(kubeconfig: pathlib.Path, tmp_path: pathlib.Path):
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, stdin: str | None = None, ok: bool = True) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "HOME": str(tmp_path)}  # keep kubectl's discovery cache private
         result = subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), *args], input=stdin,
                                 capture_output=True, text=True, timeout=60, env=env)
-        assert result.returncode == 0, result.stderr
+        if ok:
+            assert result.returncode == 0, result.stderr
+        else:
+            assert result.returncode != 0, result.stdout
         return result
     return run
 
 
 def test_kubectl_get_namespaces(kubectl, http: RawApi) -> None:
-    http.post("/api/v1/namespaces/team-a/configmaps", {"metadata": {"name": "c"}})
+    http.create_namespace("team-a")
     lines = kubectl("get", "ns").stdout.splitlines()
     assert lines[0].split() == ["NAME", "STATUS", "AGE"]
-    assert [line.split()[0] for line in lines[1:]] == ["default", "team-a"]
+    # A new cluster has four namespaces (kube-apiserver's system namespaces controller).
+    assert [line.split()[0] for line in lines[1:]] == [
+        "default", "kube-node-lease", "kube-public", "kube-system", "team-a"]
 
 
 def test_kubectl_apply_get_delete_of_a_custom_resource(kubectl, http: RawApi) -> None:
@@ -250,3 +255,106 @@ def test_kubectl_get_watch_prints_table_rows_as_objects_change(http: RawApi, kub
     assert header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     assert first[:3] == ["watched", "0/1", "Pending"]
     assert changed[:3] == ["watched", "1/1", "Running"]
+
+
+# --- admission, as a user meets it through kubectl 1.32 (issue 12) ------------------------------
+
+FINETUNE_JOB: dict = {
+    "apiVersion": "kubetune.io/v1alpha1", "kind": "FinetuneJob", "metadata": {"name": "router"},
+    "spec": {"model": {"uri": "hf://org/model"}, "dataset": {"uri": "pvc://data/train.jsonl"},
+             "output": {"uri": "pvc://models/router"}, "resources": {"gpus": 0},
+             "hyperparameters": {"learningRate": 0.001}},
+}
+
+
+def manifest(**spec_changes) -> str:
+    doc = yaml.safe_load(yaml.safe_dump(FINETUNE_JOB))
+    for key, value in spec_changes.items():
+        doc["spec"][key] = value
+    return yaml.safe_dump(doc)
+
+
+@pytest.mark.parametrize(("spec_changes", "error"), [
+    ({"hyperparameters": {"learningRate": -1}},
+     'The FinetuneJob "router" is invalid: spec.hyperparameters.learningRate: Invalid value: -1:'
+     " spec.hyperparameters.learningRate in body should be greater than 0"),
+    ({"learningRate": 0.1},
+     'Error from server (BadRequest): error when creating "STDIN": FinetuneJob in version "v1alpha1"'
+     ' cannot be handled as a FinetuneJob: strict decoding error: unknown field "spec.learningRate"'),
+    ({"method": {"type": "qlora"}},
+     'The FinetuneJob "router" is invalid: spec: Invalid value: "object": method.type qlora needs'
+     " GPUs: resources.gpus must be > 0"),
+])
+def test_kubectl_apply_rejects_what_the_crd_rejects(kubectl, kubetune_crds, http: RawApi,
+                                                    spec_changes: dict, error: str) -> None:
+    """kubectl apply sends fieldValidation=Strict; schema and CEL errors come back as 422 and
+    kubectl prints the Status message (https://kubernetes.io/docs/tasks/extend-kubernetes/
+    custom-resources/custom-resource-definitions/#validation)."""
+    result = kubectl("apply", "-f", "-", stdin=manifest(**spec_changes), ok=False)
+    assert error in result.stderr
+    assert http.get("/apis/kubetune.io/v1alpha1/namespaces/default/finetunejobs/router").status_code == 404
+
+
+def test_kubectl_merge_patch_of_an_immutable_field_is_rejected(kubectl, kubetune_crds) -> None:
+    """The CRD's transition rule `self == oldSelf` guards spec.hyperparameters."""
+    kubectl("apply", "-f", "-", stdin=manifest())
+    result = kubectl("patch", "ftj", "router", "--type", "merge",
+                     "-p", '{"spec":{"hyperparameters":{"learningRate":0.5}}}', ok=False)
+    assert ('The FinetuneJob "router" is invalid: spec.hyperparameters: Invalid value: "object":'
+            " is immutable once the job is created") in result.stderr
+
+
+def test_kubectl_get_shows_the_schema_defaults(kubectl, kubetune_crds) -> None:
+    kubectl("apply", "-f", "-", stdin=manifest())
+    spec = yaml.safe_load(kubectl("get", "ftj", "router", "-o", "yaml").stdout)["spec"]
+    assert spec["method"] == {"type": "lora", "lora": {"r": 16, "alpha": 32, "dropout": 0.05,
+                                                       "targetModules": ["all-linear"]}}
+    assert spec["hyperparameters"]["learningRate"] == 0.001 and spec["hyperparameters"]["epochs"] == 3
+
+
+def test_kubectl_apply_into_a_missing_namespace_is_not_found(kubectl, kubetune_crds) -> None:
+    result = kubectl("apply", "-n", "nowhere", "-f", "-", stdin=manifest(), ok=False)
+    assert 'namespaces "nowhere" not found' in result.stderr
+
+
+def test_kubectl_strategic_patch_of_a_custom_resource_is_415(kubectl, kubetune_crds) -> None:
+    """Custom resources take no strategic merge patch (apiserver handlers/patch.go)."""
+    kubectl("apply", "-f", "-", stdin=manifest())
+    result = kubectl("patch", "ftj", "router", "--type", "strategic",
+                     "-p", '{"spec":{"suspend":true}}', ok=False)
+    # kubectl recognises the 415 (errors.IsUnsupportedMediaType) and says which type failed.
+    assert result.stderr.startswith(
+        "error: application/strategic-merge-patch+json is not supported by kubetune.io/v1alpha1,"
+        " Kind=FinetuneJob: the body of the request was in an unknown format - accepted media types"
+        " include: application/apply-patch+yaml, application/json-patch+json,"
+        " application/merge-patch+json")
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    ({"metadata": {"labels": {"run": "r" * 71}}},
+     f'The Job "train" is invalid: metadata.labels: Invalid value: "{"r" * 71}": must be no more'
+     " than 63 characters"),
+    ({"spec": {"template": {"spec": {"tolerations": [{"key": "gpu", "operator": "Sometimes"}]}}}},
+     'The Job "train" is invalid: spec.template.spec.tolerations[0].operator: Unsupported value:'
+     ' "Sometimes": supported values: "Equal", "Exists"'),
+])
+def test_kubectl_apply_of_an_invalid_job_is_rejected(kubectl, change: dict, error: str) -> None:
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "train"},
+           "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                          "containers": [{"name": "main", "image": "busybox"}]}}}}
+    merged = yaml.safe_load(yaml.safe_dump(job))
+    for section, value in change.items():
+        if section == "metadata":
+            merged["metadata"].update(value)
+        else:
+            merged["spec"]["template"]["spec"].update(value["template"]["spec"])
+    result = kubectl("apply", "-f", "-", stdin=yaml.safe_dump(merged), ok=False)
+    assert error in result.stderr
+
+
+def test_kubectl_version_shows_no_skew_warning(kubectl) -> None:
+    """kubectl 1.32 warns "version difference ... exceeds the supported minor version skew"
+    when the server is more than one minor release away."""
+    result = kubectl("version")
+    assert "Server Version: v1.32" in result.stdout
+    assert "WARNING" not in result.stderr and "skew" not in result.stderr

@@ -13,6 +13,7 @@ CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 def labelled(http: RawApi) -> RawApi:
     for name, labels in [("a", {"app": "x", "tier": "web"}), ("b", {"app": "y"}), ("c", {})]:
         http.post(CONFIGMAPS, {"metadata": {"name": name, "labels": labels}})
+    http.create_namespace("other")
     http.post("/api/v1/namespaces/other/configmaps", {"metadata": {"name": "d",
                                                                    "labels": {"app": "x"}}})
     return http

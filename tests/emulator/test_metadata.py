@@ -31,6 +31,8 @@ def test_resource_version_is_one_counter_across_resources(http: RawApi) -> None:
 
 def test_namespace_comes_from_the_url(core: kubernetes.client.CoreV1Api) -> None:
     body = kubernetes.client.V1ConfigMap(metadata=kubernetes.client.V1ObjectMeta(name="a"))
+    core.create_namespace(kubernetes.client.V1Namespace(
+        metadata=kubernetes.client.V1ObjectMeta(name="team-a")))
     created = core.create_namespaced_config_map("team-a", body)
     assert created.metadata.namespace == "team-a"
     assert core.read_namespaced_config_map("a", "team-a").metadata.namespace == "team-a"

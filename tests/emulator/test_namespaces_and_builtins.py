@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import kubernetes
 import pytest
-from emulator_helpers import RawApi
+from emulator_helpers import JOB_SPEC, POD_SPEC, RawApi
 
 
-def test_namespaces_list_includes_default_and_implicit_ones(
-        core: kubernetes.client.CoreV1Api, http: RawApi) -> None:
-    http.post("/api/v1/namespaces/team-a/configmaps", {"metadata": {"name": "c"}})
+def test_a_new_cluster_has_the_four_system_namespaces(core: kubernetes.client.CoreV1Api) -> None:
+    """kube-apiserver's system namespaces controller creates these four at start-up
+    (pkg/controlplane/controller/systemnamespaces); the emulator starts with the same."""
     names = [ns.metadata.name for ns in core.list_namespace().items]
-    assert names == ["default", "team-a"]
-    assert core.read_namespace("team-a").status.phase == "Active"
+    assert names == ["default", "kube-node-lease", "kube-public", "kube-system"]
+    assert core.read_namespace("kube-system").status.phase == "Active"
+
+
+def test_creating_in_a_missing_namespace_is_not_found(http: RawApi) -> None:
+    """The NamespaceLifecycle admission plugin rejects writes into a namespace that does not
+    exist: 404 `namespaces "x" not found` (plugin/pkg/admission/namespace/lifecycle)."""
+    response = http.post("/api/v1/namespaces/team-a/configmaps", {"metadata": {"name": "c"}})
+    assert response.status_code == 404
+    body = response.json()
+    assert (body["reason"], body["message"]) == ("NotFound", 'namespaces "team-a" not found')
+    assert body["details"] == {"name": "team-a", "kind": "namespaces"}
+    assert http.get("/api/v1/namespaces/team-a").status_code == 404  # nothing made on the fly
+    http.create_namespace("team-a")
+    assert http.post("/api/v1/namespaces/team-a/configmaps",
+                     {"metadata": {"name": "c"}}).status_code == 201
 
 
 def test_explicit_namespace_creation(core: kubernetes.client.CoreV1Api) -> None:
@@ -25,27 +39,32 @@ def test_explicit_namespace_creation(core: kubernetes.client.CoreV1Api) -> None:
 
 
 def test_deleting_a_namespace_deletes_its_contents(http: RawApi) -> None:
-    http.post("/api/v1/namespaces/gone/configmaps", {"metadata": {"name": "c"}})
-    http.post("/api/v1/namespaces/kept/configmaps", {"metadata": {"name": "c"}})
+    for namespace in ("gone", "kept"):
+        http.create_namespace(namespace)
+        http.post(f"/api/v1/namespaces/{namespace}/configmaps", {"metadata": {"name": "c"}})
     assert http.delete("/api/v1/namespaces/gone").status_code == 200
     assert http.get("/api/v1/namespaces/gone").status_code == 404
     assert http.get("/api/v1/namespaces/gone/configmaps/c").status_code == 404
     assert http.get("/api/v1/namespaces/kept/configmaps/c").status_code == 200
 
 
-@pytest.mark.parametrize("collection", [
-    "/api/v1/namespaces/default/configmaps",
-    "/api/v1/namespaces/default/secrets",
-    "/api/v1/namespaces/default/services",
-    "/api/v1/namespaces/default/pods",
-    "/api/v1/namespaces/default/events",
-    "/api/v1/namespaces/default/persistentvolumeclaims",
-    "/apis/events.k8s.io/v1/namespaces/default/events",
-    "/apis/batch/v1/namespaces/default/jobs",
-    "/apis/coordination.k8s.io/v1/namespaces/default/leases",
+_INVOLVED = {"apiVersion": "v1", "kind": "Pod", "name": "p", "namespace": "default"}
+
+
+@pytest.mark.parametrize(("collection", "content"), [
+    ("/api/v1/namespaces/default/configmaps", {}),
+    ("/api/v1/namespaces/default/secrets", {}),
+    ("/api/v1/namespaces/default/services", {}),
+    ("/api/v1/namespaces/default/pods", {"spec": POD_SPEC}),
+    ("/api/v1/namespaces/default/events", {"involvedObject": _INVOLVED}),
+    ("/api/v1/namespaces/default/persistentvolumeclaims", {}),
+    ("/apis/events.k8s.io/v1/namespaces/default/events", {"eventTime": "2026-01-01T00:00:00.000000Z"}),
+    ("/apis/batch/v1/namespaces/default/jobs", {"spec": JOB_SPEC}),
+    ("/apis/coordination.k8s.io/v1/namespaces/default/leases", {}),
 ])
-def test_builtin_resources_support_create_get_list_delete(http: RawApi, collection: str) -> None:
-    assert http.post(collection, {"metadata": {"name": "x"}}).status_code == 201
+def test_builtin_resources_support_create_get_list_delete(
+        http: RawApi, collection: str, content: dict) -> None:
+    assert http.post(collection, {"metadata": {"name": "x"}, **content}).status_code == 201
     assert http.get(f"{collection}/x").status_code == 200
     assert [item["metadata"]["name"] for item in http.get(collection).json()["items"]] == ["x"]
     assert http.delete(f"{collection}/x").status_code == 200

@@ -25,7 +25,7 @@ def test_kubeconfig_works_with_load_kube_config(tmp_path: pathlib.Path) -> None:
         with kubernetes.client.ApiClient(configuration) as client:
             names = [ns.metadata.name for ns in kubernetes.client.CoreV1Api(client)
                      .list_namespace().items]
-        assert names == ["default"]
+        assert "default" in names
 
 
 def test_thread_serves_on_a_given_port_and_stops(tmp_path: pathlib.Path) -> None:

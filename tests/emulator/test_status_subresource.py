@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulator_helpers import RawApi
+from emulator_helpers import JOB_SPEC, RawApi
 
 WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"
 
@@ -41,7 +41,7 @@ def test_put_to_status(widgets: RawApi) -> None:
 
 def test_job_status_subresource(http: RawApi) -> None:
     jobs = "/apis/batch/v1/namespaces/default/jobs"
-    http.post(jobs, {"metadata": {"name": "j"}, "spec": {"template": {}}})
+    http.post(jobs, {"metadata": {"name": "j"}, "spec": JOB_SPEC})
     http.patch(f"{jobs}/j/status", {"status": {"succeeded": 1}})
     assert http.get(f"{jobs}/j").json()["status"] == {"succeeded": 1}
 

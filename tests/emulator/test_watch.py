@@ -56,6 +56,7 @@ def test_watch_from_a_resource_version_replays_later_changes_only(http: RawApi) 
 def test_namespaced_watch_sees_only_its_namespace_and_cluster_watch_sees_all(
         http: RawApi) -> None:
     http.post(CONFIGMAPS, {"metadata": {"name": "here"}})
+    http.create_namespace("other")
     http.post("/api/v1/namespaces/other/configmaps", {"metadata": {"name": "there"}})
     assert summary(watch_lines(http, CONFIGMAPS, timeoutSeconds="0.1")) == [("ADDED", "here")]
     everywhere = watch_lines(http, "/api/v1/configmaps", timeoutSeconds="0.1")

@@ -83,6 +83,10 @@ class ClusterApi:
         self.core = kubernetes.client.CoreV1Api(client)
 
     # --- the user's side ---
+    def create_namespace(self, name: str = NAMESPACE) -> None:
+        """A real cluster answers 404 for objects in a namespace nobody created."""
+        self.core.create_namespace({"metadata": {"name": name}})
+
     def create(self, doc: dict[str, Any]) -> dict[str, Any]:
         plural = doc["kind"].lower() + "s"
         return self.custom.create_namespaced_custom_object(

@@ -38,7 +38,9 @@ def kubeconfig(cluster: EmulatorThread, tmp_path: Path, monkeypatch: pytest.Monk
 @pytest.fixture
 def api(kubeconfig: Path) -> Iterator[ClusterApi]:
     client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
-    yield ClusterApi(client)
+    cluster_api = ClusterApi(client)
+    cluster_api.create_namespace()
+    yield cluster_api
     client.close()
 
 

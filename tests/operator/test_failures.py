@@ -101,12 +101,14 @@ def test_pods_that_cannot_start_say_why(api, operator, pod_status, reason):
 
 def test_invalid_spec_is_failed_without_children(api, operator):
     doc = copy.deepcopy(FINETUNE_JOB)
-    doc["spec"]["hyperparameters"]["learningRate"] = -1  # the emulator enforces no schema
+    # The CRD's pattern admits any pvc:// URI (a real API server stores this object); only the
+    # operator's own validation knows that '..' would escape the claim's mount.
+    doc["spec"]["dataset"]["uri"] = "pvc://data/../etc/train.jsonl"
     api.create(doc)
     status = _failed_status(api, "InvalidSpec")
     validated = condition({"status": status}, "Validated")
     assert validated["status"] == "False"
-    assert "spec.hyperparameters.learningRate: must be > 0" in validated["message"]
+    assert "spec.dataset.uri: must not contain '..' in the path" in validated["message"]
     assert api.jobs() == []
     events = wait_for(lambda: [e for e in api.events("router") if e["reason"] == "InvalidSpec"])
     assert events[0]["type"] == "Warning"
