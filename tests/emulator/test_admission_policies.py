@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 JOBS = "/apis/batch/v1/namespaces/team-a/jobs"
 POLICIES = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
 BINDINGS = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
@@ -38,6 +40,11 @@ def _job(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
             "metadata": {"name": name, "labels": labels or {}},
             "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
                 {"name": "c", "image": "busybox"}]}}}}
+
+
+@pytest.fixture(autouse=True)
+def team_a(http) -> None:
+    http.create_namespace("team-a")  # objects can only be created in a namespace that exists
 
 
 NEEDS_TEAM = "has(object.metadata.labels) && 'team' in object.metadata.labels"

@@ -86,7 +86,7 @@ def test_a_new_owner_with_the_old_name_does_not_keep_old_dependents(http: RawApi
     """Owners are identified by uid: re-creating the owner under the same name while the old
     dependent still exists neither adopts nor saves it (the stale-child race)."""
     old = http.post(CONFIGMAPS, {"metadata": {"name": "owner"}}).json()
-    http.post(JOBS, {"metadata": {"name": "job", "ownerReferences": owned_by(old)}, "spec": {}})
+    http.post(JOBS, {"metadata": {"name": "job", "ownerReferences": owned_by(old)}, "spec": JOB_SPEC})
     http.delete(f"{CONFIGMAPS}/owner")
     new = http.post(CONFIGMAPS, {"metadata": {"name": "owner"}}).json()
     assert new["metadata"]["uid"] != old["metadata"]["uid"]
@@ -177,8 +177,9 @@ def test_batch_v1_jobs_orphan_their_pods_by_default(http: RawApi) -> None:
     """A Job deleted without a policy keeps its Pods (batch/v1's DefaultGarbageCollectionPolicy
     is OrphanDependents); with Background they go."""
     for name, options in (("kept", None), ("cascaded", {"propagationPolicy": "Background"})):
-        job = http.post(JOBS, {"metadata": {"name": name}, "spec": {}}).json()
-        http.post(PODS, {"metadata": {"name": f"{name}-pod", "ownerReferences": owned_by(job)}})
+        job = http.post(JOBS, {"metadata": {"name": name}, "spec": JOB_SPEC}).json()
+        http.post(PODS, {"metadata": {"name": f"{name}-pod", "ownerReferences": owned_by(job)},
+                         "spec": POD_SPEC})
         http.delete(f"{JOBS}/{name}", options)
         eventually(gone(http, f"{JOBS}/{name}"))
     eventually(gone(http, f"{PODS}/cascaded-pod"))

@@ -4,6 +4,14 @@ Built on kmock's `KubernetesEmulator`; see `server.py` for what it adds. Start i
 `EmulatorServer` (async, in the caller's loop) or `EmulatorThread` (own loop and thread),
 then `write_kubeconfig()` for kubectl, kopf and the `kubernetes` client.
 
+Admission follows kube-apiserver v1.32 (admission.py): custom resources are pruned, defaulted
+and validated against their CRD's structural schema and `x-kubernetes-validations` CEL rules
+(schema_coercion.py, schema_validation.py, cel_rules.py); built-ins against the official
+OpenAPI schemas from kubernetes-validate (builtin_schemas.py) and part of the hand-written
+rules (builtin_rules.py, object_meta.py); `fieldValidation` Strict/Warn/Ignore
+(field_validation.py); 404 for writes into missing namespaces; 415 for strategic merge
+patches of custom resources; errors worded as apimachinery words them (field_errors.py).
+
 Where it still differs from kube-apiserver is listed in the README's local-cluster section
 ("What still differs from a real cluster"); each module's docstring says what it leaves out.
 """
