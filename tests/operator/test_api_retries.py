@@ -81,8 +81,9 @@ def test_server_errors_back_off_exponentially_with_jitter_and_succeed(
 
 
 def test_a_create_whose_reply_was_lost_is_not_made_twice(
-        cluster: EmulatorThread, kubeconfig: Path, waits: list[float]) -> None:
-    """504 after the write: the retry meets AlreadyExists, and create() says 'exists'."""
+        cluster: EmulatorThread, kubeconfig: Path, waits: list[float], api) -> None:
+    """504 after the write: the retry meets AlreadyExists, and create() says 'exists'.
+    (`api` creates the namespace: the API server refuses objects in a missing one.)"""
     cluster.call(lambda e: e.set_faults("rate=1,kinds=504,agents=kubetune"))
     metrics = Metrics()
     kube = _kube(kubeconfig, metrics)
