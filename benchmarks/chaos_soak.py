@@ -1,5 +1,5 @@
-"""Chaos soak: N FinetuneJobs through their whole lifecycle while the API server misbehaves
-and the operator is killed.
+"""Chaos soak: N FinetuneJobs through their whole lifecycle (training, then the EvalJob each
+creates) while the API server misbehaves and the operator is killed.
 
     python benchmarks/chaos_soak.py [--jobs 200] [--fault-rate 0.05] [--restarts 3] [--seed 1]
 
@@ -13,12 +13,13 @@ Retry-After, 409 on writes, 504 after committing, a watch cut mid-stream or a 41
 
 The pods run a stand-in for the trainer image (a mock at the edge, so the soak measures the
 control plane, not training): a `kubetune_trainer` package put first on the pods'
-PYTHONPATH, which serves GET /progress for a few steps and writes a termination message
-with a result, as the real trainer does.
+PYTHONPATH, whose trainer serves GET /progress for a few steps and writes a termination
+message with a result, and whose evaluator writes a score, as the real ones do.
 
-Measured from the API server's own history (every stored version of every FinetuneJob and
-Job, read as the run goes): jobs that succeeded, jobs lost (never terminal), duplicate Jobs
-(more than one batch/v1 Job uid per FinetuneJob uid), status regressions
+Measured from the API server's own history (every stored version of every FinetuneJob,
+EvalJob and Job, read as the run goes): jobs that succeeded, jobs lost (never terminal),
+duplicates (an owner uid with more than one child uid of a kind: two batch/v1 Jobs for one
+FinetuneJob or EvalJob, two EvalJobs for one FinetuneJob), status regressions
 (`kubetune.operator.monotonic.regressions` between consecutive stored statuses), faults
 injected, operator restarts, the operator's API requests per job. Targets (issue 17):
 jobs_succeeded == jobs, jobs_lost == 0, duplicate_jobs == 0, status_regressions == 0.
@@ -47,6 +48,7 @@ import kubernetes
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "soak"
 FINETUNE = ("kubetune.io", "finetunejobs")
+EVALJOBS = ("kubetune.io", "evaljobs")
 JOBS = ("batch", "jobs")
 TERMINAL = ("Succeeded", "Failed")
 
@@ -91,6 +93,17 @@ with open(os.environ.get("KUBETUNE_TERMINATION_LOG", "/dev/termination-log"), "w
     f.write(json.dumps(summary))
 '''
 
+STANDIN_EVALUATOR = '''
+"""Stand-in for the evaluator: a score, written as the real one writes it."""
+import json, os, time
+
+time.sleep(float(os.environ.get("SOAK_STEP_SECONDS", "0.4")))
+summary = {"phase": "Succeeded", "reason": "Completed", "samples": 100,
+           "results": [{"name": "accuracy", "value": 0.9, "baseline": 0.8}]}
+with open(os.environ.get("KUBETUNE_TERMINATION_LOG", "/dev/termination-log"), "w") as f:
+    f.write(json.dumps(summary))
+'''
+
 
 def finetune_job(name: str) -> dict[str, Any]:
     return {
@@ -103,6 +116,7 @@ def finetune_job(name: str) -> dict[str, Any]:
             "hyperparameters": {"epochs": 0, "maxSteps": 5},
             "resources": {"gpus": 0},
             "output": {"uri": f"pvc://models/{name}"},
+            "evaluation": {"dataset": {"uri": "pvc://data/test.jsonl"}},
         },
     }
 
@@ -114,17 +128,18 @@ class History:
     def __init__(self, cluster: Any) -> None:
         self.cluster = cluster
         self.version = 0
-        self.status: dict[str, dict[str, Any]] = {}  # FinetuneJob uid -> last stored status
-        self.names: dict[str, str] = {}
+        self.status: dict[str, dict[str, Any]] = {}  # FinetuneJob/EvalJob uid -> last status
+        self.kind: dict[str, str] = {}  # uid -> FinetuneJob or EvalJob
         self.regressions: list[str] = []
-        self.jobs_of: dict[str, set[str]] = defaultdict(set)  # FinetuneJob uid -> Job uids
+        # owner uid (FinetuneJob or EvalJob) -> uids of the children of one kind it got
+        self.children: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.progress_seen: set[str] = set()  # FinetuneJobs with a progress while Running
 
     def poll(self) -> None:
         def read(emulator: Any) -> tuple[int, list[tuple[str, dict[str, Any]]]] | None:
             newest = emulator.store.resource_version
             events = []
-            for key in (FINETUNE, JOBS):
+            for key in (FINETUNE, EVALJOBS, JOBS):
                 past = emulator.store.events_since(key, self.version)
                 if past is None:
                     return None
@@ -138,27 +153,33 @@ class History:
         if answer is None:
             raise RuntimeError("the API server's history rolled over between two polls")
         self.version, events = answer
+        from kubetune.operator.monotonic import regressions
+
         for key, kind, obj in events:
             meta = obj["metadata"]
+            if kind == "ADDED":
+                child = "Job" if key == JOBS else "EvalJob"
+                for owner in meta.get("ownerReferences") or []:
+                    self.children[(owner["uid"], child)].add(meta["uid"])
             if key == JOBS:
-                if kind == "ADDED":
-                    for owner in meta.get("ownerReferences") or []:
-                        if owner.get("kind") == "FinetuneJob":
-                            self.jobs_of[owner["uid"]].add(meta["uid"])
                 continue
-            from kubetune.operator.monotonic import regressions
-
             status = obj.get("status") or {}
             uid = meta["uid"]
-            self.names[uid] = meta["name"]
+            self.kind[uid] = "FinetuneJob" if key == FINETUNE else "EvalJob"
             found = regressions(self.status.get(uid, {}), status)
             self.regressions += [f"{meta['name']}: {r}" for r in found]
             self.status[uid] = status
             if status.get("phase") == "Running" and (status.get("progress") or {}).get("step"):
                 self.progress_seen.add(uid)
 
-    def phases(self) -> Counter[str]:
-        return Counter((s.get("phase") or "None") for s in self.status.values())
+    def phases(self, kind: str = "FinetuneJob") -> Counter[str]:
+        return Counter((s.get("phase") or "None") for uid, s in self.status.items()
+                       if self.kind[uid] == kind)
+
+    def duplicates(self) -> int:
+        """Owners with more than one child of a kind: two Jobs for one FinetuneJob or
+        EvalJob, or two EvalJobs for one FinetuneJob."""
+        return sum(1 for uids in self.children.values() if len(uids) > 1)
 
 
 class Operator:
@@ -207,6 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         standin.mkdir(parents=True)
         (standin / "__init__.py").write_text("")
         (standin / "__main__.py").write_text(STANDIN_TRAINER)
+        (standin / "eval.py").write_text(STANDIN_EVALUATOR)
         cluster = LocalCluster(
             tmp_path / "work", kubeconfig=tmp_path / "kubeconfig", operator=False,
             pvcs={f"{NAMESPACE}/models": None, f"{NAMESPACE}/data": None},
@@ -227,8 +249,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 while time.monotonic() < deadline:
                     history.poll()
-                    phases = history.phases()
-                    done = phases["Succeeded"] + phases["Failed"]
+                    phases, evals = history.phases(), history.phases("EvalJob")
+                    done = phases["Failed"] + evals["Succeeded"] + evals["Failed"]
                     in_flight = len(names) - len(pending) - done
                     while pending and in_flight < args.concurrency:
                         custom.create_namespaced_custom_object(
@@ -249,7 +271,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 client.close()
             injected, requests = cluster.emulator.call(
                 lambda e: (dict(e.faults.injected), dict(e.faults.requests)))
-    phases = history.phases()
+    phases, evals = history.phases(), history.phases("EvalJob")
+    finetune_uids = [uid for uid, kind in history.kind.items() if kind == "FinetuneJob"]
     operator_requests = requests.get("kubetune-operator", 0) + requests.get("kopf", 0)
     return {
         "benchmark": "chaos_soak",
@@ -257,8 +280,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "jobs_succeeded": phases["Succeeded"],
         "jobs_failed": phases["Failed"],
         "jobs_lost": args.jobs - phases["Succeeded"] - phases["Failed"],
-        "duplicate_jobs": sum(1 for uids in history.jobs_of.values() if len(uids) > 1),
-        "jobs_without_a_job": args.jobs - len(history.jobs_of),
+        "evaljobs_succeeded": evals["Succeeded"],
+        "evaljobs_lost": phases["Succeeded"] - evals["Succeeded"] - evals["Failed"],
+        "duplicate_jobs": history.duplicates(),
+        "jobs_without_a_job": sum(1 for uid in finetune_uids
+                                  if not history.children.get((uid, "Job"))),
         "jobs_with_progress_while_running": len(history.progress_seen),
         "status_regressions": len(history.regressions),
         "regression_examples": history.regressions[:5],
@@ -271,7 +297,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "targets_met": {
             "all_succeeded": phases["Succeeded"] == args.jobs,
             "none_lost": args.jobs - phases["Succeeded"] - phases["Failed"] == 0,
-            "no_duplicates": all(len(u) <= 1 for u in history.jobs_of.values()),
+            "evaluations_succeeded": evals["Succeeded"] == phases["Succeeded"],
+            "no_duplicates": history.duplicates() == 0,
             "no_regressions": not history.regressions,
             "restarts": operator.restarts >= args.restarts,
         },
@@ -301,7 +328,8 @@ def main() -> int:
                         help="kills come every 2..this many seconds, at random")
     parser.add_argument("--concurrency", type=int, default=40,
                         help="FinetuneJobs in flight at once (their pods are local processes)")
-    parser.add_argument("--step-seconds", type=float, default=0.4)
+    parser.add_argument("--step-seconds", type=float, default=1.0,
+                        help="seconds per trainer step (5 steps) and for the evaluation")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1200.0)
     args = parser.parse_args()
