@@ -33,6 +33,7 @@ lint: venv
 crds: venv
 	$(BIN)/kubetune crds --output-dir crds
 	$(BIN)/python helm/sync-crds.py
+	$(BIN)/python helm/sync-admission-policy.py
 
 docs: venv
 	$(BIN)/kubetune reference --update README.md

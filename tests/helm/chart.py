@@ -33,6 +33,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "ha-namespaced": {"replicaCount": 3, "watchNamespaces": ["team-a"]},
     "monitoring": MONITORING,
     "crds-off": {"crds": {"enabled": False}},
+    "admission-policy-off": {"admissionPolicy": {"enabled": False}},
     "platform-defaults": {
         "trainer": {
             "image": "registry.example.com/kubetune/trainer:0.1.0",
@@ -42,6 +43,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "gpuTolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
             "queueName": "gpu-queue",
             "podEnv": {"HF_HUB_OFFLINE": "1"},
+            "allowedImages": ["registry.example.com/kubetune/*"],
+            "allowedPriorityClasses": ["training-low"],
+            "allowedTolerationKeys": ["nvidia.com/gpu"],
+            "allowedNodeSelectorKeys": ["topology.kubernetes.io/zone"],
         },
         "networkPolicy": {
             "metricsFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}],

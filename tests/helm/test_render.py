@@ -13,11 +13,12 @@ from kubetune.validation import validate_texts
 
 from .chart import CHART_DIR, NAMESPACE, VARIANTS, render
 
-KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
+KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 # Kinds of CRDs that kubernetes-validate has no schema for; test_custom_kinds checks them.
 CUSTOM_API_GROUPS = ("monitoring.coreos.com/", "kopf.dev/")
 CLUSTER_SCOPED_KINDS = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-                        "ClusterKopfPeering"}
+                        "ClusterKopfPeering", "ValidatingAdmissionPolicy",
+                        "ValidatingAdmissionPolicyBinding"}
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -43,7 +44,7 @@ def test_strict_validation_rejects_an_unknown_field():
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_helm_lint_finds_nothing(variant):
     report = helm_python.lint(CHART_DIR, VARIANTS[variant], strict=True, namespace=NAMESPACE,
-                              kube_version="v1.29.0")
+                              kube_version="v1.30.0")
     problems = [m for m in report["messages"] if m["severity"] >= 2]
     assert not report["errors"] and not problems, (report["errors"], problems)
 

@@ -25,7 +25,7 @@ def test_trainer_pod_meets_the_restricted_pod_security_standard(example):
     template = job["spec"]["template"]
     kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "trainer",
                                   **template["metadata"]}, "spec": template["spec"]},
-                                 "1.29.0", strict=True)
+                                 "1.30.0", strict=True)
     pod = template["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"].get("runAsUser", 1000) != 0

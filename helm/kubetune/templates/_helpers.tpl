@@ -44,6 +44,14 @@ app.kubernetes.io/component: operator
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/*
+Image globs trainer and evaluator pods may run (KUBETUNE_ALLOWED_IMAGES and the admission
+policy), as a JSON list: trainer.allowedImages, or just trainer.image when that is empty.
+*/}}
+{{- define "kubetune.allowedImages" -}}
+{{- .Values.trainer.allowedImages | default (list .Values.trainer.image) | toJson }}
+{{- end }}
+
 {{/* Keep-annotation for objects that hold or define users' data. */}}
 {{- define "kubetune.crdAnnotations" -}}
 {{- if .Values.crds.keep }}

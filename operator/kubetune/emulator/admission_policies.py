@@ -14,17 +14,23 @@ here: a policy's `matchConstraints.resourceRules` (groups, versions, resources, 
 
 with the HTTP code of the validation's `reason` (Invalid 422 by default, Forbidden 403,
 Unauthorized 401, RequestEntityTooLarge 413). A policy without a binding does nothing.
-Not modelled: messageExpression, paramKind/params, matchConditions, auditAnnotations, Warn/Audit actions,
-failurePolicy for expressions that do not compile (they deny, as failurePolicy Fail does).
+`matchConditions` are evaluated first: the policy applies only when all are true. The CEL
+variables are `object`, `oldObject` (null on CREATE), `request` (operation, name, namespace,
+kind, resource, userInfo) and, given the caller's identity and an authorizer, `authorizer`
+(cel_kubernetes.py: `authorizer.group(...).resource(...)...check(VERB).allowed()` answered
+by the emulator's RBAC for the requesting user), with Kubernetes' string functions.
+Not modelled: messageExpression, paramKind/params, variables, auditAnnotations, Warn/Audit
+actions, failurePolicy Ignore (an expression that errors denies, as failurePolicy Fail does).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import celpy
 
-from kubetune.emulator import errors
+from kubetune.emulator import cel_kubernetes, errors
 from kubetune.emulator.resources import ResourceType
 
 POLICIES = ResourceType(
@@ -41,8 +47,13 @@ _CODES = {"Invalid": 422, "Forbidden": 403, "Unauthorized": 401, "RequestEntityT
 
 def check(policies: list[dict[str, Any]], bindings: list[dict[str, Any]], operation: str,
           rtype: ResourceType, namespace_labels: dict[str, str] | None, obj: dict[str, Any],
-          old: dict[str, Any] | None = None) -> None:
-    """Raise the API error of the first bound policy that denies this request."""
+          old: dict[str, Any] | None = None, user: Any = None,
+          decide: cel_kubernetes.Decide | None = None) -> None:
+    """Raise the API error of the first bound policy that denies this request.
+
+    `user` is the requester (an object with `name` and `groups`); `decide(user, check)`
+    answers the policy's `authorizer` checks. Without them, `authorizer` is undefined and
+    `request.userInfo` is empty."""
     by_name = {p["metadata"]["name"]: p for p in policies}
     for binding in sorted(bindings, key=lambda b: b["metadata"]["name"]):
         spec = binding.get("spec") or {}
@@ -55,7 +66,7 @@ def check(policies: list[dict[str, Any]], bindings: list[dict[str, Any]], operat
         if not _matches(spec.get("matchResources") or {}, operation, rtype, namespace_labels,
                         rules_required=False):
             continue
-        denial = _first_failure(policy, obj, old, operation, rtype)
+        denial = _first_failure(policy, obj, old, operation, rtype, user, decide)
         if denial is not None:
             reason, message = denial
             raise errors.ApiError(
@@ -85,25 +96,52 @@ def _rule_matches(rule: dict[str, Any], operation: str, rtype: ResourceType) -> 
             and has(rule.get("operations"), operation))
 
 
-def _first_failure(policy: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | None,
-                   operation: str, rtype: ResourceType) -> tuple[str, str] | None:
+@functools.lru_cache(maxsize=512)
+def _program(expression: str) -> Any:
+    """Compiled once per expression: parsing dominates the cost of evaluating a policy."""
     env = celpy.Environment()
+    return env.program(env.compile(expression), functions=cel_kubernetes.functions())
+
+
+def _first_failure(policy: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | None,
+                   operation: str, rtype: ResourceType, user: Any = None,
+                   decide: cel_kubernetes.Decide | None = None) -> tuple[str, str] | None:
+    user_info = {"username": user.name, "groups": list(user.groups)} if user is not None else {}
     activation = {
         "object": celpy.json_to_cel(obj),
         "oldObject": celpy.json_to_cel(old) if old is not None else None,
         "request": celpy.json_to_cel({
             "operation": operation, "namespace": (obj.get("metadata") or {}).get("namespace", ""),
             "name": (obj.get("metadata") or {}).get("name", ""),
+            "kind": {"group": rtype.group, "version": rtype.version, "kind": rtype.kind},
             "resource": {"group": rtype.group, "version": rtype.version, "resource": rtype.plural},
+            "userInfo": user_info,
         }),
     }
-    for validation in (policy.get("spec") or {}).get("validations") or []:
+    if decide is not None and user is not None:
+        activation["authorizer"] = cel_kubernetes.Authorizer(decide, user)
+
+    def evaluate(expression: str) -> bool:
+        result = _program(expression).evaluate(activation)
+        if isinstance(result, Exception):
+            raise result
+        return result is True or (isinstance(result, celpy.celtypes.BoolType) and bool(result))
+
+    spec = policy.get("spec") or {}
+    for condition in spec.get("matchConditions") or []:
+        expression = condition.get("expression", "")
+        try:
+            if not evaluate(expression):
+                return None  # the policy does not apply to this request
+        except Exception as error:  # failurePolicy Fail
+            return "Invalid", f"matchCondition '{condition.get('name')}' resulted in error: {error}"
+    for validation in spec.get("validations") or []:
         expression = validation.get("expression", "")
         try:
-            passed = env.program(env.compile(expression)).evaluate(activation)
+            passed = evaluate(expression)
         except Exception as error:  # failurePolicy Fail: an expression that errors denies
             return "Invalid", f"expression '{expression}' resulted in error: {error}"
-        if passed is True or (isinstance(passed, celpy.celtypes.BoolType) and bool(passed)):
+        if passed:
             continue
         message = validation.get("message") or f"failed expression: {expression}"
         return validation.get("reason") or "Invalid", message

@@ -23,6 +23,7 @@ EVAL_TYPES = (VALIDATED, RUNNING, SUCCEEDED, FAILED, PASSED)
 # Reasons (api.md lists the ones that must exist)
 SPEC_VALID = "SpecValid"
 INVALID_SPEC = "InvalidSpec"
+NOT_PERMITTED = "NotPermitted"  # a field beyond what the operator's configuration permits
 FITS = "Fits"
 DOES_NOT_FIT = "DoesNotFit"
 UNKNOWN = "Unknown"

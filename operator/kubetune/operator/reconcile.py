@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..admission.placement import placement_problems
 from ..api import EvalJobSpec, FinetuneJobSpec, eval_config_for, trainer_config_for
 from ..api.names import eval_run_job_name, train_job_name
 from ..api.trainer_config import EvalModelConfig
@@ -98,11 +99,14 @@ async def _begin(state: OperatorState, kind: str, key: Key) -> Visit | None:
         return None
     if _rejected_for_good(visit.old, visit.generation):
         return None  # the API server refused this spec's child: only a new spec is tried
-    problems = spec_problems(body, state.settings.allowed_uri_schemes)
+    problems, reason = spec_problems(body, state.settings.allowed_uri_schemes), c.INVALID_SPEC
+    if not problems:
+        # Defence in depth behind the chart's admission policy, which may be off.
+        problems, reason = placement_problems(body, state.settings.placement_policy), c.NOT_PERMITTED
     if problems:
         types = c.FINETUNE_TYPES if kind == "FinetuneJob" else c.EVAL_TYPES
-        await write_status(state, kind, body, visit.old,
-                           invalid_status(problems, visit.generation, visit.old, visit.now, types))
+        await write_status(state, kind, body, visit.old, invalid_status(
+            problems, visit.generation, visit.old, visit.now, types, reason))
         return None
     return visit
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..admission.placement import PlacementPolicy
+
 DEFAULT_TRAINER_IMAGE = "ghcr.io/kubetune/trainer:0.1.0"
 
 
@@ -56,6 +58,27 @@ class Settings:
     pod_env: Mapping[str, str] = field(default_factory=dict)
     """KUBETUNE_POD_ENV: JSON map of environment variables added to every trainer pod
     (e.g. HF_HUB_OFFLINE for air-gapped clusters)."""
+
+    allowed_images: tuple[str, ...] = ()
+    """KUBETUNE_ALLOWED_IMAGES: comma-separated image globs a job's spec.image may name;
+    empty: only trainer_image (see kubetune.admission.placement)."""
+    allowed_priority_classes: tuple[str, ...] = ()
+    """KUBETUNE_ALLOWED_PRIORITY_CLASSES: PriorityClasses a job may name; empty: none."""
+    allowed_toleration_keys: tuple[str, ...] = ()
+    """KUBETUNE_ALLOWED_TOLERATION_KEYS: taint keys a job's tolerations may name; `*`: any."""
+    allowed_node_selector_keys: tuple[str, ...] = ()
+    """KUBETUNE_ALLOWED_NODE_SELECTOR_KEYS: node label keys a job's nodeSelector may use;
+    `*`: any."""
+
+    @property
+    def placement_policy(self) -> PlacementPolicy:
+        """What jobs may set beyond the defaults; the chart's admission policy inlines the same."""
+        return PlacementPolicy(
+            images=self.allowed_images or (self.trainer_image,),
+            priority_classes=self.allowed_priority_classes,
+            toleration_keys=self.allowed_toleration_keys,
+            node_selector_keys=self.allowed_node_selector_keys,
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -125,4 +148,8 @@ _PARSERS = {
     "config_fetch_timeout_seconds": _positive,
     "rejected_retry_seconds": _positive,
     "pod_env": _json_map,
+    "allowed_images": _csv,
+    "allowed_priority_classes": _csv,
+    "allowed_toleration_keys": _csv,
+    "allowed_node_selector_keys": _csv,
 }

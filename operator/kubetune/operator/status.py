@@ -32,24 +32,26 @@ class Fit:
 
 
 def invalid_status(problems: list[str], generation: int | None, old: dict[str, Any],
-                   now: str, types: tuple[str, ...] = c.FINETUNE_TYPES) -> dict[str, Any]:
-    """A spec that fails validation: never retried, the message says what must hold."""
+                   now: str, types: tuple[str, ...] = c.FINETUNE_TYPES,
+                   reason: str = c.INVALID_SPEC) -> dict[str, Any]:
+    """A spec that fails validation (or, with reason NotPermitted, the operator's allowlists):
+    not retried for this spec, the message says what must hold."""
     message = "; ".join(problems)
     wanted = {
-        c.VALIDATED: c.condition(c.VALIDATED, False, c.INVALID_SPEC, message),
+        c.VALIDATED: c.condition(c.VALIDATED, False, reason, message),
         c.RESOURCES_FIT: c.condition(c.RESOURCES_FIT, None, c.UNKNOWN, "spec is invalid"),
-        c.RUNNING: c.condition(c.RUNNING, False, c.INVALID_SPEC),
-        c.SUCCEEDED: c.condition(c.SUCCEEDED, False, c.INVALID_SPEC),
-        c.FAILED: c.condition(c.FAILED, True, c.INVALID_SPEC, message),
+        c.RUNNING: c.condition(c.RUNNING, False, reason),
+        c.SUCCEEDED: c.condition(c.SUCCEEDED, False, reason),
+        c.FAILED: c.condition(c.FAILED, True, reason, message),
         c.SUSPENDED: c.condition(c.SUSPENDED, False, c.NOT_SUSPENDED),
-        c.PASSED: c.condition(c.PASSED, None, c.INVALID_SPEC),
+        c.PASSED: c.condition(c.PASSED, None, reason),
     }
     return {
         "observedGeneration": generation,
         "phase": "Failed",
         "conditions": c.merge_conditions(old.get("conditions"), [wanted[t] for t in types],
                                          now=now, generation=generation),
-        "failure": {"reason": c.INVALID_SPEC, "message": message[:4096],
+        "failure": {"reason": reason, "message": message[:4096],
                     "hint": "fix the spec and apply it again"},
     }
 

@@ -1,0 +1,131 @@
+"""The rule table: for each field that makes a job's pods reach an object, the permission its
+requester must hold on that object.
+
+Kubernetes lets a user mount a Secret or a PersistentVolumeClaim into a pod only if they may
+create that pod, and RBAC on pods is usually not granted to the teams that get FinetuneJobs.
+So a job may name an object only when the user who creates or changes it may `get` that object
+themselves; the operator then does nothing for them that they could not do. The same table
+generates the chart's ValidatingAdmissionPolicy (policy.py) and drives the operator's webhook,
+so the three layers agree field by field and message by message.
+
+An unchanged field needs nothing on update: the user who set it was checked when they did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Reference = Literal["secretRef", "pvcUri", "objectRef"]
+PVC_PREFIX = "pvc://"
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    """`field` of a `kind` names an object; its requester needs `verb` on it."""
+
+    kind: str
+    field: str
+    """Dotted path from the object's root, e.g. spec.model.secretRef."""
+    reference: Reference
+    """secretRef / objectRef: an object with `name`; pvcUri: a URI whose pvc:// claim counts."""
+    group: str
+    resource: str
+    verb: str = "get"
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self.field.split("."))
+
+    @property
+    def message(self) -> str:
+        """Why a request is refused: the field, and the permission its requester lacks."""
+        what = {
+            "secrets": "the Secret it names",
+            "persistentvolumeclaims": "the PersistentVolumeClaim its pvc:// URI names",
+            "finetunejobs": "the FinetuneJob it names",
+        }[self.resource]
+        qualified = f"{self.resource}.{self.group}" if self.group else self.resource
+        return (f"{self.field}: the requester needs permission to {self.verb} {what} "
+                f"(RBAC: {self.verb} {qualified} in the job's namespace)")
+
+
+def _secret(kind: str, field: str) -> AccessRule:
+    return AccessRule(kind, field, "secretRef", "", "secrets")
+
+
+def _pvc(kind: str, field: str) -> AccessRule:
+    return AccessRule(kind, field, "pvcUri", "", "persistentvolumeclaims")
+
+
+FINETUNE = "FinetuneJob"
+EVAL = "EvalJob"
+
+RULES: tuple[AccessRule, ...] = (
+    _secret(FINETUNE, "spec.model.secretRef"),
+    _pvc(FINETUNE, "spec.model.uri"),
+    _secret(FINETUNE, "spec.dataset.secretRef"),
+    _pvc(FINETUNE, "spec.dataset.uri"),
+    _pvc(FINETUNE, "spec.dataset.validation.uri"),
+    _secret(FINETUNE, "spec.output.secretRef"),
+    _pvc(FINETUNE, "spec.output.uri"),
+    # The operator creates this EvalJob itself, later: its references are checked now, against
+    # the user who wrote them.
+    _secret(FINETUNE, "spec.evaluation.dataset.secretRef"),
+    _pvc(FINETUNE, "spec.evaluation.dataset.uri"),
+    _secret(EVAL, "spec.model.secretRef"),
+    _pvc(EVAL, "spec.model.uri"),
+    # An EvalJob reads the referenced FinetuneJob's outputs (and its secretRefs' credentials).
+    AccessRule(EVAL, "spec.model.finetuneJobRef", "objectRef", "kubetune.io", "finetunejobs"),
+    _secret(EVAL, "spec.baseline.secretRef"),
+    _pvc(EVAL, "spec.baseline.uri"),
+    _secret(EVAL, "spec.dataset.secretRef"),
+    _pvc(EVAL, "spec.dataset.uri"),
+    _secret(EVAL, "spec.output.secretRef"),
+    _pvc(EVAL, "spec.output.uri"),
+)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One permission one request needs: `rule.verb` on `rule.resource` NAME in NAMESPACE."""
+
+    rule: AccessRule
+    namespace: str
+    name: str
+
+    @property
+    def message(self) -> str:
+        return self.rule.message
+
+
+def rules_for(kind: str) -> tuple[AccessRule, ...]:
+    return tuple(rule for rule in RULES if rule.kind == kind)
+
+
+def referenced_name(rule: AccessRule, obj: dict[str, Any] | None) -> str | None:
+    """The name of the object `rule.field` of `obj` names, or None when it names none."""
+    node: Any = obj
+    for key in rule.path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    if rule.reference == "pvcUri":
+        if not isinstance(node, str) or not node.startswith(PVC_PREFIX):
+            return None
+        return node[len(PVC_PREFIX):].split("/", 1)[0] or None
+    name = node.get("name") if isinstance(node, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def requirements(kind: str, obj: dict[str, Any],
+                 old: dict[str, Any] | None = None) -> list[Requirement]:
+    """What the requester of a create (`old` None) or an update of `obj` must be allowed."""
+    namespace = (obj.get("metadata") or {}).get("namespace") or ""
+    needed = []
+    for rule in rules_for(kind):
+        name = referenced_name(rule, obj)
+        if name is None or (old is not None and referenced_name(rule, old) == name):
+            continue
+        needed.append(Requirement(rule, namespace, name))
+    return needed

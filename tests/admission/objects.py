@@ -1,0 +1,78 @@
+"""Jobs that name one object through one field of the rule table, and a table authorizer."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubetune.admission.rules import AccessRule
+from kubetune.emulator.cel_kubernetes import AccessCheck
+
+NAMESPACE = "team-a"
+
+# Every parent of every rule's field is present and names nothing of its own (s3:// URIs).
+FINETUNE_JOB: dict[str, Any] = {
+    "apiVersion": "kubetune.io/v1alpha1",
+    "kind": "FinetuneJob",
+    "metadata": {"name": "router", "namespace": NAMESPACE},
+    "spec": {
+        "model": {"uri": "s3://models/base/", "task": "sequence-classification"},
+        "dataset": {"uri": "s3://data/train.jsonl", "validation": {"uri": "s3://data/val.jsonl"}},
+        "resources": {"gpus": 0},
+        "output": {"uri": "s3://models/out/"},
+        "evaluation": {"dataset": {"uri": "s3://data/test.jsonl"}},
+    },
+}
+EVAL_JOB: dict[str, Any] = {
+    "apiVersion": "kubetune.io/v1alpha1",
+    "kind": "EvalJob",
+    "metadata": {"name": "router-eval", "namespace": NAMESPACE},
+    "spec": {
+        "model": {"uri": "s3://models/out/", "task": "sequence-classification"},
+        "baseline": {"uri": "s3://models/base/"},
+        "dataset": {"uri": "s3://data/test.jsonl"},
+        "resources": {"gpus": 0},
+        "output": {"uri": "s3://reports/router/"},
+    },
+}
+BASES = {"FinetuneJob": FINETUNE_JOB, "EvalJob": EVAL_JOB}
+
+
+def naming(rule: AccessRule, name: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A copy of the kind's base job whose `rule.field` names the object `name`."""
+    obj = copy.deepcopy(base or BASES[rule.kind])
+    *parents, last = rule.path
+    node = obj
+    for key in parents:
+        node = node[key]
+    if rule.reference == "pvcUri":
+        node[last] = f"pvc://{name}/data"
+    elif rule.reference == "objectRef":
+        node.pop("uri", None)  # a model is a URI or a FinetuneJob, not both
+        node[last] = {"name": name}
+    else:
+        node[last] = {"name": name}
+    return obj
+
+
+@dataclass
+class Grants:
+    """An authorizer that answers from a table: (user, verb, group, resource, namespace, name)."""
+
+    table: set[tuple[str, str, str, str, str, str]] = field(default_factory=set)
+    asked: list[AccessCheck] = field(default_factory=list)
+
+    def grant(self, user: str, rule: AccessRule, name: str, namespace: str = NAMESPACE) -> None:
+        self.table.add((user, rule.verb, rule.group, rule.resource, namespace, name))
+
+    def decide(self, user: Any, check: AccessCheck) -> bool:
+        self.asked.append(check)
+        return (user.name, check.verb, check.group, check.resource, check.namespace or "",
+                check.name or "") in self.table
+
+
+@dataclass(frozen=True)
+class Requester:
+    name: str
+    groups: tuple[str, ...] = ("system:authenticated",)

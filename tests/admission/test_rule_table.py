@@ -1,0 +1,63 @@
+"""The rule table covers every field that names an object, and `requirements` lists what one
+request needs: the operator's webhook asks exactly these of the API server."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from kubetune.admission.rules import RULES, AccessRule, requirements
+from kubetune.api.resources import RESOURCES
+from kubetune.crdgen import resource_schema
+
+from .objects import NAMESPACE, naming
+
+
+def _referencing_fields(schema: dict, path: str) -> set[str]:
+    """Dotted paths of every `...Ref` object and every URI string under `schema`."""
+    found = set()
+    for key, child in (schema.get("properties") or {}).items():
+        child_path = f"{path}.{key}"
+        if key.endswith("Ref") or key == "uri" or key.endswith("Uri"):
+            found.add(child_path)
+        found |= _referencing_fields(child, child_path)
+    return found
+
+
+@pytest.mark.parametrize("resource", RESOURCES.values(), ids=lambda r: r.kind)
+def test_every_field_that_names_an_object_has_a_rule(resource):
+    """A new secretRef, URI or reference in the API without a rule would be a side door."""
+    spec = resource_schema(resource)["properties"]["spec"]
+    fields = _referencing_fields(spec, "spec")
+    assert fields == {rule.field for rule in RULES if rule.kind == resource.kind}
+
+
+def test_rules_name_the_permission_in_their_message():
+    for rule in RULES:
+        assert rule.message.startswith(f"{rule.field}: ")
+        assert f"RBAC: get {rule.resource}" in rule.message
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: f"{r.kind}:{r.field}")
+def test_a_create_requires_get_on_what_the_field_names(rule: AccessRule):
+    (needed,) = requirements(rule.kind, naming(rule, "the-object"))
+    assert (needed.rule, needed.namespace, needed.name) == (rule, NAMESPACE, "the-object")
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: f"{r.kind}:{r.field}")
+def test_an_update_requires_only_what_changed(rule: AccessRule):
+    old = naming(rule, "the-object")
+    same = copy.deepcopy(old)
+    same["spec"].setdefault("suspend", True)
+    assert requirements(rule.kind, same, old) == []
+    (needed,) = requirements(rule.kind, naming(rule, "other"), old)
+    assert needed.name == "other"
+
+
+def test_a_pvc_uri_requires_its_claim_and_other_schemes_nothing():
+    rule = next(r for r in RULES if r.kind == "FinetuneJob" and r.field == "spec.output.uri")
+    job = naming(rule, "out")
+    job["spec"]["output"]["uri"] = "pvc://results/team-a/run-1/"
+    assert [r.name for r in requirements("FinetuneJob", job)] == ["results"]
+    job["spec"]["output"]["uri"] = "s3://results/team-a/"
+    assert requirements("FinetuneJob", job) == []
