@@ -58,23 +58,28 @@ def test_unusable_dataset_exits_2_with_reason_invalid_dataset(tiny_classifier, t
     assert "the model's labels are: account_access, billing" in message["message"]
 
 
-def test_a_headless_baseline_gets_the_models_labels_and_a_seeded_head(tiny_classifier, tiny_base,
-                                                                      tmp_path):
+def test_a_headless_baseline_is_chance_scored_with_a_seeded_head_but_never_the_baseline(
+        tiny_classifier, tiny_base, tmp_path):
     config = load(classification_config(
         f"file://{tiny_classifier}", f"file://{QUICKSTART_DATA / 'test.jsonl'}",
         tmp_path / "out", baseline={"uri": f"file://{tiny_base}"},
         dataset={"uri": f"file://{QUICKSTART_DATA / 'test.jsonl'}", "limit": 60}))
     first, second = evaluate(config), evaluate(config)
-    assert first["results"] == second["results"]  # deterministic, baseline included
-    for row in first["results"]:
-        assert row["delta"] == pytest.approx(row["value"] - row["baseline"], abs=2e-6)
+    assert first["results"] == second["results"]  # deterministic, intervals included
+    assert first["baselines"] == second["baselines"]
+    assert [b["name"] for b in first["baselines"]] == ["chance"]
+    # An untrained head is reported, but nobody should mistake it for the bar to clear.
+    assert all("baseline" not in row and "delta" not in row for row in first["results"])
+    chance = {m["name"]: m for m in first["baselines"][0]["metrics"]}
+    assert chance["f1"]["ciLow"] <= chance["f1"]["value"] <= chance["f1"]["ciHigh"]
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert "seed" in report["baseline"]["note"]
-    assert [c["label"] for c in report["classification"]["baseline"]["perClass"]] == \
-        report["classification"]["labels"]
+    assert [c["label"] for c in report["classification"]["baselines"]["chance"]["perClass"]] \
+        == report["classification"]["labels"]
     records = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").open()]
     assert len(records) == first["samples"] == 60
-    assert {"label", "predicted", "confidence", "baselinePredicted"} <= records[0].keys()
+    assert {"label", "predicted", "confidence", "baselines"} <= records[0].keys()
+    assert set(records[0]["baselines"]) == {"chance"}
 
 
 def test_the_summary_stays_under_4_kib_with_1000_classes(minilm, tmp_path):

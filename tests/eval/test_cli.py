@@ -43,8 +43,9 @@ def test_the_cli_writes_the_termination_message_and_the_report(tiny_lm, completi
     assert len(report["generation"]["lowestScoring"]) == 12
     lines = (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 12
-    assert {"prompt", "reference", "prediction", "tokenF1", "baselinePrediction"} <= \
-        json.loads(lines[0]).keys()
+    record = json.loads(lines[0])
+    assert {"prompt", "reference", "prediction", "tokenF1", "baselines"} <= record.keys()
+    assert {"prediction", "tokenF1", "loss"} <= record["baselines"]["model"].keys()
 
 
 def test_a_missing_model_exits_2_with_reason_model_not_found(completion_data, tmp_path):

@@ -6,25 +6,38 @@ import json
 
 import numpy as np
 from kubetune_trainer.eval import analysis
+from kubetune.api.metrics import Gate
 from kubetune_trainer.eval.batching import length_sorted_batches, scatter
+from kubetune_trainer.eval.bootstrap import distributions, interval
 from kubetune_trainer.eval.compare import comparison_rows, overall_passed, unmet_thresholds
 from kubetune_trainer.eval.metrics import confusion_matrix, per_class_scores
 from kubetune_trainer.eval.summary import LIMIT_BYTES, fit, size
 
 
-def test_rows_carry_value_baseline_delta_threshold_and_passed():
-    rows = comparison_rows(["f1", "accuracy"], {"f1": 0.91, "accuracy": 0.93},
-                           {"f1": 0.62, "accuracy": 0.7}, {"f1": 0.85})
+def test_rows_carry_value_the_strongest_baseline_delta_threshold_and_passed():
+    baselines = {"majority": {"f1": 0.07, "accuracy": 0.3}, "tfidf": {"f1": 0.62, "accuracy": 0.7},
+                 "chance": {"f1": 0.95, "accuracy": 0.95}}
+    rows = comparison_rows(["f1", "accuracy"], {"f1": 0.91, "accuracy": 0.93}, baselines,
+                           {"f1": 0.85}, eligible=["majority", "tfidf"])
+    # chance is reported elsewhere but never the bar: here it would have been the strongest.
     assert rows == [
-        {"name": "f1", "value": 0.91, "baseline": 0.62, "delta": 0.29, "threshold": 0.85,
-         "passed": True},
-        {"name": "accuracy", "value": 0.93, "baseline": 0.7, "delta": 0.23},
+        {"name": "f1", "value": 0.91, "baseline": 0.62, "baselineName": "tfidf", "delta": 0.29,
+         "threshold": 0.85, "passed": True},
+        {"name": "accuracy", "value": 0.93, "baseline": 0.7, "baselineName": "tfidf",
+         "delta": 0.23},
     ]
     assert overall_passed(rows, {"f1": 0.85}) is True
 
 
+def test_the_strongest_baseline_is_chosen_per_metric_lowest_for_loss():
+    baselines = {"a": {"loss": 2.0, "tokenF1": 0.5}, "b": {"loss": 1.5, "tokenF1": 0.4}}
+    rows = comparison_rows(["loss", "tokenF1"], {"loss": 1.0, "tokenF1": 0.6}, baselines, {})
+    assert [(r["name"], r["baselineName"], r["delta"]) for r in rows] == [
+        ("loss", "b", -0.5), ("tokenF1", "a", 0.1)]
+
+
 def test_a_threshold_that_does_not_hold_fails_the_whole_evaluation():
-    rows = comparison_rows(["f1", "accuracy"], {"f1": 0.8, "accuracy": 0.95}, None,
+    rows = comparison_rows(["f1", "accuracy"], {"f1": 0.8, "accuracy": 0.95}, {},
                            {"f1": 0.85, "accuracy": 0.9})
     assert [row["passed"] for row in rows] == [False, True]
     assert overall_passed(rows, {"f1": 0.85, "accuracy": 0.9}) is False
@@ -32,7 +45,7 @@ def test_a_threshold_that_does_not_hold_fails_the_whole_evaluation():
 
 
 def test_loss_thresholds_are_ceilings():
-    rows = comparison_rows(["loss", "perplexity"], {"loss": 1.2, "perplexity": 3.3}, None,
+    rows = comparison_rows(["loss", "perplexity"], {"loss": 1.2, "perplexity": 3.3}, {},
                            {"loss": 1.5, "perplexity": 3.0})
     assert [row["passed"] for row in rows] == [True, False]
     assert unmet_thresholds(rows, {"loss": 1.5, "perplexity": 3.0}) == [
@@ -40,7 +53,7 @@ def test_loss_thresholds_are_ceilings():
 
 
 def test_no_thresholds_means_passed_is_null_and_an_unmeasured_one_fails():
-    rows = comparison_rows(["loss"], {"loss": 1.0}, None, {})
+    rows = comparison_rows(["loss"], {"loss": 1.0}, {}, {})
     assert overall_passed(rows, {}) is None
     assert overall_passed(rows, {"tokenF1": 0.5}) is False
     assert unmet_thresholds(rows, {"tokenF1": 0.5}) == ["tokenF1 was not computed"]
@@ -48,8 +61,66 @@ def test_no_thresholds_means_passed_is_null_and_an_unmeasured_one_fails():
 
 def test_non_finite_values_never_reach_the_status():
     rows = comparison_rows(["loss", "perplexity"], {"loss": float("nan"), "perplexity": 2.0},
-                           {"perplexity": float("inf")}, {})
+                           {"x": {"perplexity": float("inf")}}, {})
     assert rows == [{"name": "perplexity", "value": 2.0}]
+
+
+def _samples(center: float, spread: float) -> np.ndarray:
+    return center + spread * np.linspace(-1, 1, 1001)
+
+
+def test_beat_baseline_needs_the_paired_delta_interval_above_zero():
+    """beatBaseline holds when deltaCiLow > 0, not merely when the model's value is higher."""
+    gate = {"f1": Gate(beat_baseline=True)}
+    values, base = {"f1": 0.95}, {"probe": {"f1": 0.92}}
+    clear = {"model": {"f1": _samples(0.95, 0.02)}, "probe": {"f1": _samples(0.92, 0.0)}}
+    rows = comparison_rows(["f1"], values, base, gate, clear)
+    assert rows[0]["deltaCiLow"] > 0 and rows[0]["passed"] is True
+    assert overall_passed(rows, gate) is True
+    # Same point estimates, a wider interval that includes 0: a higher value is not enough.
+    noisy = {"model": {"f1": _samples(0.95, 0.05)}, "probe": {"f1": _samples(0.92, 0.0)}}
+    rows = comparison_rows(["f1"], values, base, gate, noisy)
+    assert rows[0]["deltaCiLow"] < 0 < rows[0]["delta"]
+    assert rows[0]["passed"] is False and overall_passed(rows, gate) is False
+    assert unmet_thresholds(rows, gate)[0].startswith("f1 does not beat probe significantly")
+
+
+def test_beat_baseline_and_a_value_must_both_hold_and_loss_needs_the_upper_end_below_zero():
+    gate = {"loss": Gate(value=2.0, beat_baseline=True)}
+    dists = {"model": {"loss": _samples(1.0, 0.1)}, "base": {"loss": _samples(1.5, 0.0)}}
+    rows = comparison_rows(["loss"], {"loss": 1.0}, {"base": {"loss": 1.5}}, gate, dists)
+    assert rows[0]["deltaCiHigh"] < 0 and rows[0]["passed"] is True
+    assert rows[0]["threshold"] == 2.0
+    rows = comparison_rows(["loss"], {"loss": 1.0}, {"base": {"loss": 1.5}},
+                           {"loss": Gate(value=0.5, beat_baseline=True)}, dists)
+    assert rows[0]["passed"] is False
+
+
+def test_beat_baseline_without_any_baseline_fails():
+    gate = {"f1": Gate(beat_baseline=True)}
+    rows = comparison_rows(["f1"], {"f1": 0.99}, {}, gate)
+    assert overall_passed(rows, gate) is False
+    assert unmet_thresholds(rows, gate) == ["f1: no baseline was scored to beat"]
+
+
+def test_paired_bootstrap_intervals_are_seeded_and_paired():
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 3, 300)
+    model = np.where(rng.random(300) < 0.9, truth, (truth + 1) % 3)
+    # The baseline is the model with 15 extra mistakes: a small but consistent difference.
+    baseline = model.copy()
+    baseline[np.flatnonzero(model == truth)[:15]] = (truth[np.flatnonzero(model == truth)[:15]]
+                                                     + 1) % 3
+    stat = lambda p: (lambda i: {"accuracy": float((p[i] == truth[i]).mean())})  # noqa: E731
+    first = distributions({"model": stat(model), "baseline": stat(baseline)}, 300)
+    again = distributions({"model": stat(model), "baseline": stat(baseline)}, 300)
+    assert np.array_equal(first["model"]["accuracy"], again["model"]["accuracy"])
+    paired = interval(first["model"]["accuracy"] - first["baseline"]["accuracy"])
+    low, high = interval(first["model"]["accuracy"])
+    assert paired[0] > 0  # every resample has the same 15 more right
+    # Unpaired, the two intervals overlap: only pairing shows the difference is real.
+    assert interval(first["baseline"]["accuracy"])[1] > low
+    assert low < float((model == truth).mean()) < high
 
 
 def test_top_confusions_and_worst_classes():

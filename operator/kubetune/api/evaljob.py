@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from .base import SpecModel, StatusModel, cel
-from .common import Condition, LocalObjectRef, Name, PodResources, SecretRef, ShortString, Task
+from .common import (
+    Condition,
+    DatasetFormat,
+    LocalObjectRef,
+    Name,
+    PodResources,
+    SecretRef,
+    ShortString,
+    Task,
+)
 from .finetune import EvalDataset, Failure, Phase
-from .metrics import ALL_METRICS, TASK_METRICS, Threshold, metric_problems
+from .metrics import ALL_METRICS, TASK_METRICS, ThresholdSpec, metric_problems
 from .uri import Uri
 
 
@@ -51,6 +60,33 @@ class BaselineModel(SpecModel):
     """Secret with credentials for the baseline's location."""
 
 
+BaselineName = Literal["majority", "tfidf", "probe", "zero-shot", "chance", "base"]
+"""majority: the most frequent training label; tfidf: TF-IDF word 1-2-grams + logistic
+regression; probe: the frozen base encoder's mean-pooled embeddings + logistic regression;
+zero-shot: embedding similarity to label descriptions; chance (classification: the base model
+with an untrained head) and base (causal-lm: the base model without the adapter)."""
+
+CHEAP_BASELINES: dict[str, tuple[str, ...]] = {
+    "sequence-classification": ("majority", "tfidf", "probe", "zero-shot"),
+    "causal-lm": (),
+}
+"""The baselines that need no model of their own to be trained, by task: the default with
+model.finetuneJobRef."""
+
+
+class BaselineTraining(SpecModel):
+    """The training data the cheap baselines are fitted on."""
+
+    uri: Uri
+    """Training set (default with finetuneJobRef: the FinetuneJob's dataset)."""
+    format: DatasetFormat | None = None
+    """Format of the file; detected when unset."""
+    fields: dict[str, ShortString] = Field(default_factory=dict, max_length=16)
+    """Column mapping."""
+    secret_ref: SecretRef | None = None
+    """Secret with credentials for the training set's location."""
+
+
 class Generation(SpecModel):
     """Greedy generation settings for causal-lm metrics."""
 
@@ -78,6 +114,18 @@ class EvalJobSpec(SpecModel):
     """A baseline scored on the same data."""
     compare_baseline: bool | None = None
     """With finetuneJobRef: use the FinetuneJob's base model as the baseline."""
+    baselines: list[BaselineName] | None = Field(None, max_length=6)
+    """Baselines scored on the same data; the strongest is what the model is compared with.
+    Default with finetuneJobRef: every cheap baseline of the task (classification: majority,
+    tfidf, probe, zero-shot); otherwise none."""
+    baseline_training: BaselineTraining | None = None
+    """Where the cheap baselines are fitted (and the leakage check looks); default with
+    finetuneJobRef: the FinetuneJob's training data."""
+    label_descriptions: dict[Annotated[str, Field(max_length=253)],
+                             Annotated[str, Field(max_length=1024)]] | None = Field(
+        None, max_length=1000)
+    """label -> a sentence describing it, for the zero-shot baseline (default: the label's
+    name with _ and - read as spaces)."""
     dataset: EvalDataset
     """The evaluation set."""
     metrics: list[Literal[ALL_METRICS]] | None = Field(None, max_length=16)  # type: ignore[valid-type]
@@ -86,8 +134,9 @@ class EvalJobSpec(SpecModel):
     """How per-class precision, recall and F1 are averaged."""
     generation: Generation = Field(default_factory=Generation)
     """Generation settings (causal-lm)."""
-    thresholds: dict[str, Threshold] = Field(default_factory=dict, max_length=16)
-    """Minimum values (maximum for loss and perplexity) that must all hold for Passed=True."""
+    thresholds: dict[str, ThresholdSpec] = Field(default_factory=dict, max_length=16)
+    """Per metric: a minimum value (maximum for loss and perplexity), or {value, beatBaseline};
+    all must hold for Passed=True."""
     resources: PodResources = Field(default_factory=PodResources)
     """GPUs and placement of the evaluation pod."""
     output: EvalOutput | None = None
@@ -111,6 +160,16 @@ class EvalJobSpec(SpecModel):
             problems.append("compareBaseline needs model.finetuneJobRef (or set baseline.uri)")
         if self.compare_baseline and self.baseline is not None:
             problems.append("set at most one of baseline and compareBaseline")
+        task = self.model.task
+        for name in self.baselines or ():
+            if task == "causal-lm" and name not in ("base",):
+                problems.append(f"baselines: {name!r} is a classification baseline; "
+                                "causal-lm has only 'base'")
+            if task == "sequence-classification" and name == "base":
+                problems.append("baselines: 'base' is for causal-lm; a classifier's base "
+                                "model with an untrained head is 'chance'")
+        if self.model.uri is not None:
+            problems += _direct_model_baseline_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -127,6 +186,33 @@ class EvalJobSpec(SpecModel):
                     "!(has(self.compareBaseline) && self.compareBaseline && has(self.baseline))",
                     "set at most one of baseline and compareBaseline",
                 ),
+                cel(
+                    "!has(self.baselines) || !has(self.model.task)"
+                    " || self.model.task != 'causal-lm' || self.baselines.all(b, b == 'base')",
+                    "baselines of task causal-lm: only 'base'",
+                    ".baselines",
+                ),
+                cel(
+                    "!has(self.baselines) || !has(self.model.task)"
+                    " || self.model.task != 'sequence-classification'"
+                    " || !self.baselines.exists(b, b == 'base')",
+                    "baselines: 'base' is for causal-lm; a classifier's untrained head is 'chance'",
+                    ".baselines",
+                ),
+                cel(
+                    "!has(self.baselines) || !has(self.model.uri) || has(self.baselineTraining)"
+                    " || !self.baselines.exists(b, b in ['majority', 'tfidf', 'probe'])",
+                    "baselines majority, tfidf and probe are fitted on training data: set "
+                    "baselineTraining.uri (or use model.finetuneJobRef)",
+                    ".baselines",
+                ),
+                cel(
+                    "!has(self.baselines) || !has(self.model.uri) || has(self.baseline)"
+                    " || !self.baselines.exists(b, b in ['probe', 'zero-shot', 'chance', 'base'])",
+                    "baselines probe, zero-shot, chance and base need the base model: set "
+                    "baseline.uri (or use model.finetuneJobRef)",
+                    ".baselines",
+                ),
                 *[
                     cel(
                         f"!has(self.model.task) || self.model.task != '{task}'"
@@ -141,16 +227,65 @@ class EvalJobSpec(SpecModel):
     }
 
 
+def _direct_model_baseline_problems(spec: EvalJobSpec) -> list[str]:
+    """With model.uri there is no FinetuneJob to take the base model and training data from."""
+    names = set(spec.baselines or ())
+    problems = []
+    fitted = sorted(names & {"majority", "tfidf", "probe"})
+    if fitted and spec.baseline_training is None:
+        problems.append(f"baselines {', '.join(fitted)} are fitted on training data: set "
+                        "baselineTraining.uri (or use model.finetuneJobRef)")
+    embedded = sorted(names & {"probe", "zero-shot", "chance", "base"})
+    if embedded and spec.baseline is None:
+        problems.append(f"baselines {', '.join(embedded)} need the base model: set "
+                        "baseline.uri (or use model.finetuneJobRef)")
+    return problems
+
+
 class MetricResult(StatusModel):
-    """One metric of the model, and of the baseline when there is one."""
+    """One metric of the model, and of the strongest baseline when there is one."""
 
     name: str = Field(max_length=64)
     value: float
+    ci_low: float | None = None
+    """95% bootstrap interval of value over the examples (seeded), lower end."""
+    ci_high: float | None = None
     baseline: float | None = None
+    """The strongest baseline's value of this metric."""
+    baseline_name: str | None = Field(None, max_length=64)
+    """Which baseline that is."""
     delta: float | None = None
     """value - baseline."""
+    delta_ci_low: float | None = None
+    """95% paired-bootstrap interval of delta, lower end (> 0: significantly better)."""
+    delta_ci_high: float | None = None
     threshold: float | None = None
     passed: bool | None = None
+
+
+class BaselineMetric(StatusModel):
+    name: str = Field(max_length=64)
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+class BaselineResult(StatusModel):
+    """One baseline's metrics on the evaluation set."""
+
+    name: str = Field(max_length=64)
+    metrics: list[BaselineMetric] = Field(
+        default_factory=list, max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
+
+
+class Calibration(StatusModel):
+    """How well the model's confidence matches its accuracy (classification)."""
+
+    ece: float | None = None
+    """Expected calibration error over 15 equal-width confidence bins."""
+    brier: float | None = None
+    """Multi-class Brier score: mean squared error of the probability vector."""
 
 
 class ConfusionPair(StatusModel):
@@ -191,6 +326,13 @@ class EvalJobStatus(StatusModel):
         max_length=32,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
+    baselines: list[BaselineResult] = Field(
+        default_factory=list,
+        max_length=8,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    """Every baseline's metrics (the strongest per metric is in results)."""
+    calibration: Calibration | None = None
     error_analysis: ErrorAnalysis | None = None
     report_uri: str | None = Field(None, max_length=2048)
     start_time: str | None = Field(None, max_length=64)

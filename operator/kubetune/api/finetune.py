@@ -21,7 +21,7 @@ from .common import (
     ShortString,
     Task,
 )
-from .metrics import ALL_METRICS, Threshold, metric_problems
+from .metrics import ALL_METRICS, ThresholdSpec, metric_problems
 from .uri import Uri
 
 
@@ -245,8 +245,9 @@ class Evaluation(SpecModel):
     """Also score the base model and report the difference."""
     metrics: list[Literal[ALL_METRICS]] | None = Field(None, max_length=16)  # type: ignore[valid-type]
     """Metrics to compute (default: all of the task's)."""
-    thresholds: dict[str, Threshold] = Field(default_factory=dict, max_length=16)
-    """Minimum values that must all hold for Passed=True."""
+    thresholds: dict[str, ThresholdSpec] = Field(default_factory=dict, max_length=16)
+    """Per metric: a minimum value (maximum for loss and perplexity), or {value, beatBaseline};
+    all must hold for Passed=True."""
 
 
 class FinetuneJobSpec(SpecModel):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Annotated
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema, model_validator
+
+from .base import SpecModel
 
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "sequence-classification": ("accuracy", "precision", "recall", "f1"),
@@ -14,6 +16,37 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
 ALL_METRICS = tuple(m for names in TASK_METRICS.values() for m in names)
 Threshold = Annotated[float, Field(ge=-1_000_000, le=1_000_000)]
 """A metric's required value (a floor, or a ceiling for loss-like metrics)."""
+
+
+
+class Gate(SpecModel):
+    """A threshold written as an object: a required value, beating the strongest baseline
+    significantly, or both."""
+
+    value: Threshold | None = None
+    """The metric's required value (a floor, or a ceiling for loss and perplexity)."""
+    beat_baseline: bool = False
+    """true: the model must beat the strongest baseline significantly on this metric, i.e. the
+    95% paired-bootstrap interval of (model - baseline) excludes 0 (deltaCiLow > 0; for loss
+    and perplexity deltaCiHigh < 0)."""
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> Gate:
+        if self.value is None and not self.beat_baseline:
+            raise ValueError("a threshold object needs value, beatBaseline: true, or both")
+        return self
+
+
+ThresholdSpec = Annotated[
+    Threshold | Gate,
+    # A number or an object cannot be a structural schema type; the API server keeps the
+    # value as written and the operator validates it (Validated=False names the field).
+    WithJsonSchema({
+        "x-kubernetes-preserve-unknown-fields": True,
+        "description": "A required value (number), or {value, beatBaseline}.",
+    }),
+]
+"""A threshold: `0.85`, or `{value: 0.85, beatBaseline: true}`."""
 
 LOWER_IS_BETTER = frozenset({"loss", "perplexity"})
 """Metrics where a threshold is a maximum; for every other metric it is a minimum."""
@@ -42,3 +75,62 @@ def metric_problems(
 def threshold_holds(metric: str, value: float, threshold: float) -> bool:
     """A threshold is a floor, except for loss-like metrics where it is a ceiling."""
     return value <= threshold if metric in LOWER_IS_BETTER else value >= threshold
+
+
+def threshold_value(threshold: Any) -> float | None:
+    """The numeric part of a threshold (None: only beatBaseline is asked)."""
+    if isinstance(threshold, int | float):
+        return float(threshold)
+    if isinstance(threshold, Gate):
+        return threshold.value
+    if isinstance(threshold, Mapping):
+        value = threshold.get("value")
+        return float(value) if isinstance(value, int | float) else None
+    return None
+
+
+def wants_beat_baseline(threshold: Any) -> bool:
+    if isinstance(threshold, Gate):
+        return threshold.beat_baseline
+    return isinstance(threshold, Mapping) and threshold.get("beatBaseline") is True
+
+
+def beats_baseline(metric: str, row: Mapping[str, Any]) -> bool:
+    """The paired-bootstrap interval of (model - strongest baseline) lies on the good side of 0."""
+    if metric in LOWER_IS_BETTER:
+        high = row.get("deltaCiHigh")
+        return isinstance(high, int | float) and high < 0
+    low = row.get("deltaCiLow")
+    return isinstance(low, int | float) and low > 0
+
+
+def gate_checks(metric: str, row: Mapping[str, Any] | None, threshold: Any) -> list[tuple[bool, str]]:
+    """Each check a threshold asks for on one results row: (held, what held or what did not).
+
+    A metric that was not computed fails every check: "not measured" must not let a model
+    through a quality gate.
+    """
+    checks = []
+    value = threshold_value(threshold)
+    computed = row is not None and isinstance(row.get("value"), int | float)
+    if value is not None:
+        relation = "<=" if metric in LOWER_IS_BETTER else ">="
+        if not computed:
+            checks.append((False, f"{metric} was not computed"))
+        else:
+            held = threshold_holds(metric, row["value"], value)
+            checks.append((held, f"{metric} {row['value']:.4g} {'' if held else 'is not '}"
+                                 f"{relation} {value:g}"))
+    if wants_beat_baseline(threshold):
+        if not computed:
+            checks.append((False, f"{metric} was not computed"))
+        elif row.get("baselineName") is None:
+            checks.append((False, f"{metric}: no baseline was scored to beat"))
+        else:
+            low, high = row.get("deltaCiLow"), row.get("deltaCiHigh")
+            interval = (f"[{low:+.4f}, {high:+.4f}]" if isinstance(low, int | float)
+                        and isinstance(high, int | float) else "unknown")
+            held = beats_baseline(metric, row)
+            checks.append((held, f"{metric} {'beats' if held else 'does not beat'} "
+                                 f"{row['baselineName']} significantly (delta 95% CI {interval})"))
+    return checks

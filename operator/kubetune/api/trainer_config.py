@@ -13,7 +13,7 @@ from pydantic import Field
 
 from .base import SpecModel
 from .common import Task
-from .evaljob import EvalJobSpec, Generation
+from .evaljob import CHEAP_BASELINES, BaselineName, BaselineTraining, EvalJobSpec, Generation
 from .finetune import (
     Checkpointing,
     DatasetSpec,
@@ -22,7 +22,7 @@ from .finetune import (
     Hyperparameters,
     MethodSpec,
 )
-from .metrics import TASK_METRICS
+from .metrics import TASK_METRICS, Gate
 from .uri import Uri
 
 CONFIG_API_VERSION = "kubetune.io/v1alpha1"
@@ -80,11 +80,19 @@ class EvalConfig(SpecModel):
     task: Task
     model: EvalModelConfig
     baseline: EvalModelConfig | None = None
+    """A second model: the base model (scored as `chance` or `base`) or the user's baseline."""
+    baselines: list[Literal[BaselineName, "model"]] = Field(default_factory=list)  # type: ignore[valid-type]
+    """Which baselines to score (resolved: the spec's list, or the task's cheap ones)."""
+    encoder: EvalModelConfig | None = None
+    """The frozen base encoder the probe and zero-shot baselines embed text with."""
+    baseline_training: BaselineTraining | None = None
+    """Training data of the cheap baselines and of the leakage check."""
+    label_descriptions: dict[str, str] = Field(default_factory=dict)
     dataset: EvalDataset
     metrics: list[str] = Field(min_length=1)
     average: Literal["macro", "micro", "weighted"]
     generation: Generation
-    thresholds: dict[str, float]
+    thresholds: dict[str, float | Gate]
     output_uri: Uri | None = None
     gpus: int
 
@@ -116,10 +124,18 @@ def eval_config_for(
     model: EvalModelConfig,
     task: Task,
     baseline: EvalModelConfig | None,
+    encoder: EvalModelConfig | None = None,
+    training: BaselineTraining | None = None,
+    from_finetune_job: bool = False,
 ) -> EvalConfig:
-    """The evaluator's config; `model`, `task` and `baseline` are resolved by the operator
-    (from spec.model.uri, or from the referenced FinetuneJob's spec and result)."""
+    """The evaluator's config; `model`, `task`, `baseline`, the base `encoder` and the
+    `training` data are resolved by the operator (from spec.model.uri, or from the referenced
+    FinetuneJob's spec and result)."""
     return EvalConfig(
+        baselines=resolve_baselines(spec, task, from_finetune_job),
+        encoder=encoder,
+        baseline_training=spec.baseline_training or training,
+        label_descriptions=dict(spec.label_descriptions or {}),
         job_name=name,
         namespace=namespace,
         task=task,
@@ -133,3 +149,20 @@ def eval_config_for(
         output_uri=spec.output.uri if spec.output else None,
         gpus=spec.resources.gpus,
     )
+
+
+def resolve_baselines(spec: EvalJobSpec, task: str, from_finetune_job: bool) -> list[str]:
+    """The baselines to score: spec.baselines, or by default (with finetuneJobRef) every cheap
+    baseline of the task; plus the second model: `chance`/`base` for the base model
+    (compareBaseline), `model` for a baseline.uri the user named."""
+    if spec.baselines is not None:
+        names = list(spec.baselines)
+    else:
+        names = list(CHEAP_BASELINES[task]) if from_finetune_job else []
+    own = "chance" if task == "sequence-classification" else "base"
+    if spec.baseline is not None:
+        if own not in names:
+            names.append("model")
+    elif spec.compare_baseline and own not in names:
+        names.append(own)
+    return names

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ..admission.placement import placement_problems
 from ..api import EvalJobSpec, FinetuneJobSpec, eval_config_for, trainer_config_for
+from ..api.evaljob import BaselineTraining
 from ..api.names import eval_run_job_name, train_job_name
 from ..api.trainer_config import EvalModelConfig
 from ..validation import validate_document
@@ -350,8 +351,12 @@ class EvalSource:
 
     def __init__(self, *, task: str | None = None, model: EvalModelConfig | None = None,
                  baseline: EvalModelConfig | None = None, secrets: list | None = None,
-                 waiting: str | None = None, failed: str | None = None) -> None:
+                 waiting: str | None = None, failed: str | None = None,
+                 encoder: EvalModelConfig | None = None,
+                 training: BaselineTraining | None = None) -> None:
         self.task, self.model, self.baseline = task, model, baseline
+        # The base encoder (probe, zero-shot) and the training data (cheap baselines, leakage).
+        self.encoder, self.training = encoder, training
         self.secrets = secrets or []
         self.waiting, self.failed = waiting, failed
 
@@ -363,12 +368,13 @@ class EvalSource:
 def resolve_eval_model(state: OperatorState, namespace: str, spec: EvalJobSpec) -> EvalSource:
     secrets = [s for s in (spec.dataset.secret_ref, spec.model.secret_ref,
                            spec.baseline.secret_ref if spec.baseline else None,
+                           spec.baseline_training.secret_ref if spec.baseline_training else None,
                            spec.output.secret_ref if spec.output else None) if s]
     if spec.model.uri:
         baseline = EvalModelConfig(uri=spec.baseline.uri) if spec.baseline else None
         return EvalSource(task=spec.model.task or "causal-lm",
                           model=EvalModelConfig(uri=spec.model.uri), baseline=baseline,
-                          secrets=secrets)
+                          secrets=secrets, encoder=baseline)
     ref = spec.model.finetune_job_ref.name
     finetune = state.finetunejobs.get((namespace, ref))
     if finetune is None:
@@ -387,11 +393,16 @@ def resolve_eval_model(state: OperatorState, namespace: str, spec: EvalJobSpec) 
     base = finetune_spec.model.uri
     model = (EvalModelConfig(uri=result["modelUri"]) if result.get("modelUri")
              else EvalModelConfig(uri=result["adapterUri"], base_uri=base))
-    baseline = (EvalModelConfig(uri=base) if spec.compare_baseline
-                else EvalModelConfig(uri=spec.baseline.uri) if spec.baseline else None)
-    secrets += [s for s in (finetune_spec.model.secret_ref, finetune_spec.output.secret_ref) if s]
+    wants_base = spec.compare_baseline or bool({"chance", "base"} & set(spec.baselines or ()))
+    baseline = (EvalModelConfig(uri=spec.baseline.uri) if spec.baseline
+                else EvalModelConfig(uri=base) if wants_base else None)
+    secrets += [s for s in (finetune_spec.model.secret_ref, finetune_spec.output.secret_ref,
+                            finetune_spec.dataset.secret_ref) if s]
+    dataset = finetune_spec.dataset
+    training = BaselineTraining(uri=dataset.uri, format=dataset.format,
+                                fields=dict(dataset.fields or {}))
     return EvalSource(task=finetune_spec.model.task, model=model, baseline=baseline,
-                      secrets=secrets)
+                      secrets=secrets, encoder=EvalModelConfig(uri=base), training=training)
 
 
 async def _create_evaluation_run(state: OperatorState, body: dict[str, Any], spec: EvalJobSpec,
@@ -400,9 +411,13 @@ async def _create_evaluation_run(state: OperatorState, body: dict[str, Any], spe
     if not await _still_exists(state, "EvalJob", body):
         return None
     config = eval_config_for(name, namespace, spec, model=source.model, task=source.task,
-                             baseline=source.baseline)
+                             baseline=source.baseline, encoder=source.encoder,
+                             training=source.training,
+                             from_finetune_job=spec.model.finetune_job_ref is not None)
     uris = [source.model.uri, source.model.base_uri, spec.dataset.uri, config.output_uri,
-            source.baseline.uri if source.baseline else None]
+            source.baseline.uri if source.baseline else None,
+            config.encoder.uri if config.encoder else None,
+            config.baseline_training.uri if config.baseline_training else None]
     await _create_child(state, builders.config_map("EvalJob", body, config))
     return await _create_job(state, "EvalJob", body, builders.evaluation_job(
         body, config, spec, state.settings, source.secrets, [u for u in uris if u]))

@@ -11,12 +11,15 @@ Each half runs only when one of its metrics is asked for: generation is the slow
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import analysis
 from .data import CausalItem, EvalData, causal_items
-from .metrics import generation_scores, mean, perplexity
+from .metrics import MAX_LOG_PERPLEXITY, generation_scores, mean, perplexity
 from .models import LoadedModel
 from .scoring import generate, token_losses
 
@@ -88,20 +91,49 @@ class CausalTask:
         scores.seconds = time.perf_counter() - started
         return scores
 
-    def records(self, model: Scores, baseline: Scores | None) -> list[dict]:
+    def statistic(self, scores: Scores):
+        """The metrics on a resample of the examples (for the bootstrap): loss pooled over the
+        resample's tokens, generation metrics averaged over its answerable examples."""
+        n = self.samples
+        sums = tokens = None
+        if scores.losses is not None:
+            sums = np.array([loss for loss, _ in scores.losses], dtype=np.float64)
+            tokens = np.array([count for _, count in scores.losses], dtype=np.float64)
+        generated = {name: np.full(n, np.nan) for name in GENERATION_METRICS
+                     if name in scores.metrics}
+        for k, values in scores.per_example.items():
+            for name, column in generated.items():
+                column[k] = values[name]
+
+        def statistic(indices: np.ndarray) -> dict[str, float]:
+            out: dict[str, float] = {}
+            if "loss" in scores.metrics:
+                count = tokens[indices].sum()
+                loss = sums[indices].sum() / count if count else math.nan
+                out["loss"] = loss
+                out["perplexity"] = math.exp(min(loss, MAX_LOG_PERPLEXITY)) if count else math.nan
+            for name, column in generated.items():
+                values = column[indices]
+                values = values[~np.isnan(values)]
+                out[name] = float(values.mean()) if values.size else math.nan
+            return out
+
+        return statistic
+
+    def records(self, model: Scores, baselines: dict[str, Scores]) -> list[dict]:
         out = []
         for k, example in enumerate(self.data.examples):
             item = self.items[k]
             record = {"line": example.line, "prompt": item.prompt_text[-PROMPT_CHARS:],
                       "reference": item.reference}
             record.update(_example_scores(model, k, ""))
-            if baseline is not None:
-                record.update(_example_scores(baseline, k, "baseline"))
+            for name, scores in baselines.items():
+                record.setdefault("baselines", {})[name] = _example_scores(scores, k, "")
             out.append(record)
         return out
 
-    def report(self, model: Scores, baseline: Scores | None) -> dict:
-        records = self.records(model, None)
+    def report(self, model: Scores, baselines: dict[str, Scores]) -> dict:
+        records = self.records(model, {})
         return {
             "maxNewTokens": self.generation.max_new_tokens,
             "notes": self.notes,

@@ -1,18 +1,25 @@
-"""The model against its baseline and its thresholds: one row per metric (pure functions).
+"""The model against its baselines and its thresholds: one row per metric (pure functions).
 
-    {"name": "f1", "value": 0.91, "baseline": 0.62, "delta": 0.29, "threshold": 0.85,
-     "passed": true}
+    {"name": "f1", "value": 0.954, "ciLow": 0.93, "ciHigh": 0.97,
+     "baseline": 0.916, "baselineName": "probe", "delta": 0.038,
+     "deltaCiLow": 0.012, "deltaCiHigh": 0.064, "threshold": 0.85, "passed": true}
 
-`delta` is always value - baseline, so for loss and perplexity a negative delta is the
-improvement. Whether a threshold is a floor or a ceiling is decided in one place,
-`kubetune.api.metrics.threshold_holds`, shared with the operator.
+`baseline` is the *strongest* baseline on that metric (highest, or lowest for loss and
+perplexity), `chance` excluded; the intervals are 95% bootstrap intervals over examples, the
+delta's paired (bootstrap.py). `delta` is always value - baseline, so for loss and perplexity
+a negative delta is the improvement. What a threshold asks (a value, beating the baseline
+significantly, or both) is decided in one place, `kubetune.api.metrics.gate_checks`, shared
+with the operator.
 """
 
 from __future__ import annotations
 
 import math
 
-from kubetune.api.metrics import threshold_holds
+import numpy as np
+from kubetune.api.metrics import LOWER_IS_BETTER, gate_checks, threshold_value
+
+from .bootstrap import interval
 
 DIGITS = 6  # enough for any metric in [0, 1]; keeps the termination message short
 
@@ -24,32 +31,82 @@ def _number(value: float | None) -> float | None:
     return round(float(value), DIGITS)
 
 
+def _with_interval(entry: dict, samples: np.ndarray | None, low: str, high: str) -> None:
+    bounds = interval(samples) if samples is not None else None
+    if bounds is not None and all(math.isfinite(b) for b in bounds):
+        entry[low], entry[high] = round(bounds[0], DIGITS), round(bounds[1], DIGITS)
+
+
+def strongest(metric: str, baselines: dict[str, dict[str, float]], eligible) -> str | None:
+    """The best baseline on `metric` among `eligible` names (ties: the first listed)."""
+    scored = [(name, values[metric]) for name, values in baselines.items()
+              if name in eligible and _number(values.get(metric)) is not None]
+    if not scored:
+        return None
+    sign = -1 if metric in LOWER_IS_BETTER else 1
+    return max(scored, key=lambda item: sign * item[1])[0]
+
+
 def comparison_rows(
     names: list[str],
     values: dict[str, float],
-    baseline: dict[str, float] | None,
-    thresholds: dict[str, float],
+    baselines: dict[str, dict[str, float]],
+    thresholds: dict,
+    distributions: dict[str, dict[str, np.ndarray]] | None = None,
+    eligible=None,
 ) -> list[dict]:
-    """One row per metric in `names` that has a value, in that order; None fields are left out."""
+    """One row per metric in `names` that has a value, in that order; None fields are left out.
+
+    `baselines` maps each baseline's name to its metrics; `distributions` the model's
+    ("model") and every baseline's bootstrap samples; `eligible` the baseline names that may
+    count as the strongest (default: all).
+    """
+    distributions = distributions or {}
+    eligible = set(baselines) if eligible is None else set(eligible)
+    model_dist = distributions.get("model", {})
     rows = []
     for name in names:
         value = _number(values.get(name))
         if value is None:
             continue
         row: dict = {"name": name, "value": value}
-        base = _number(baseline.get(name)) if baseline is not None else None
-        if base is not None:
-            row["baseline"] = base
-            row["delta"] = round(value - base, DIGITS)
+        _with_interval(row, model_dist.get(name), "ciLow", "ciHigh")
+        best = strongest(name, baselines, eligible)
+        if best is not None:
+            base = _number(baselines[best][name])
+            row.update(baseline=base, baselineName=best, delta=round(value - base, DIGITS))
+            theirs = distributions.get(best, {}).get(name)
+            if name in model_dist and theirs is not None:
+                _with_interval(row, model_dist[name] - theirs, "deltaCiLow", "deltaCiHigh")
         if name in thresholds:
-            row["threshold"] = thresholds[name]
-            row["passed"] = threshold_holds(name, value, thresholds[name])
+            number = threshold_value(thresholds[name])
+            if number is not None:
+                row["threshold"] = number
+            row["passed"] = all(held for held, _ in gate_checks(name, row, thresholds[name]))
         rows.append(row)
     return rows
 
 
-def overall_passed(rows: list[dict], thresholds: dict[str, float]) -> bool | None:
-    """True when every threshold holds; None when there are none.
+def baseline_entries(baselines: dict[str, dict[str, float]], names: list[str],
+                     distributions: dict[str, dict[str, np.ndarray]] | None = None) -> list[dict]:
+    """status.baselines: every baseline's metrics (those in `names`), with intervals."""
+    distributions = distributions or {}
+    out = []
+    for baseline, values in baselines.items():
+        metrics = []
+        for name in names:
+            value = _number(values.get(name))
+            if value is None:
+                continue
+            entry = {"name": name, "value": value}
+            _with_interval(entry, distributions.get(baseline, {}).get(name), "ciLow", "ciHigh")
+            metrics.append(entry)
+        out.append({"name": baseline, "metrics": metrics})
+    return out
+
+
+def overall_passed(rows: list[dict], thresholds: dict) -> bool | None:
+    """True when every check of every threshold holds; None when there are none.
 
     A threshold on a metric that could not be computed (no row) fails: "not measured" must
     not let a model through a quality gate.
@@ -57,18 +114,17 @@ def overall_passed(rows: list[dict], thresholds: dict[str, float]) -> bool | Non
     if not thresholds:
         return None
     by_name = {row["name"]: row for row in rows}
-    return all(by_name.get(name, {}).get("passed") is True for name in thresholds)
+    return all(held for name, threshold in thresholds.items()
+               for held, _ in gate_checks(name, by_name.get(name), threshold))
 
 
-def unmet_thresholds(rows: list[dict], thresholds: dict[str, float]) -> list[str]:
-    """Human-readable reasons why `overall_passed` is False, for the message."""
+def threshold_checks(rows: list[dict], thresholds: dict) -> list[tuple[bool, str]]:
+    """Every check the thresholds ask for, with whether it held, for messages."""
     by_name = {row["name"]: row for row in rows}
-    problems = []
-    for name, threshold in thresholds.items():
-        row = by_name.get(name)
-        if row is None:
-            problems.append(f"{name} was not computed")
-        elif not row["passed"]:
-            relation = "<=" if row["value"] > threshold else ">="
-            problems.append(f"{name} {row['value']:.4g} is not {relation} {threshold:g}")
-    return problems
+    return [check for name, threshold in thresholds.items()
+            for check in gate_checks(name, by_name.get(name), threshold)]
+
+
+def unmet_thresholds(rows: list[dict], thresholds: dict) -> list[str]:
+    """Human-readable reasons why `overall_passed` is False, for the message."""
+    return [text for held, text in threshold_checks(rows, thresholds) if not held]

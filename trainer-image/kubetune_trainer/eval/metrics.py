@@ -4,6 +4,7 @@ Classification (ids 0..n-1 into a label list):
     confusion_matrix(truth, predicted, n)      counts[true][predicted]
     per_class_scores(matrix)                   precision, recall, f1, support per class
     classification_metrics(matrix, average)    accuracy, precision, recall, f1
+    label_metrics(truth, predicted, n, average) the same from label arrays (for the bootstrap)
 
 Generation (strings):
     exact_match, token_f1 (SQuAD-style normalised tokens), rouge_l (rouge-score's ROUGE-L F)
@@ -74,9 +75,12 @@ def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def per_class_scores(matrix: np.ndarray) -> ClassScores:
-    true_positive = np.diag(matrix).astype(np.float64)
-    support = matrix.sum(axis=1)
-    predicted = matrix.sum(axis=0)
+    return _scores_from_counts(np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0))
+
+
+def _scores_from_counts(true_positive: np.ndarray, support: np.ndarray,
+                        predicted: np.ndarray) -> ClassScores:
+    true_positive = true_positive.astype(np.float64)
     false_positive = predicted - true_positive
     false_negative = support - true_positive
     return ClassScores(
@@ -92,12 +96,26 @@ def per_class_scores(matrix: np.ndarray) -> ClassScores:
 
 def classification_metrics(matrix: np.ndarray, average: str) -> dict[str, float]:
     """accuracy, precision, recall and f1 with the given average (macro, micro or weighted)."""
+    total = int(matrix.sum())
+    accuracy = int(np.trace(matrix)) / total if total else 0.0
+    return _averaged(per_class_scores(matrix), accuracy, average)
+
+
+def label_metrics(truth: np.ndarray, predicted: np.ndarray, num_classes: int,
+                  average: str) -> dict[str, float]:
+    """The same numbers as classification_metrics, from label arrays without the k x k
+    matrix: what the bootstrap runs a thousand times, so it is linear in examples + classes."""
+    correct = truth == predicted
+    scores = _scores_from_counts(np.bincount(truth[correct], minlength=num_classes),
+                                 np.bincount(truth, minlength=num_classes),
+                                 np.bincount(predicted, minlength=num_classes))
+    accuracy = float(correct.mean()) if len(truth) else 0.0
+    return _averaged(scores, accuracy, average)
+
+
+def _averaged(scores: ClassScores, accuracy: float, average: str) -> dict[str, float]:
     if average not in AVERAGES:
         raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
-    total = int(matrix.sum())
-    correct = int(np.trace(matrix))
-    accuracy = correct / total if total else 0.0
-    scores = per_class_scores(matrix)
     if average == "micro":
         # Single-label multiclass: every miss is one false positive and one false negative,
         # so micro precision, recall and F1 all equal accuracy.

@@ -32,6 +32,7 @@ class LoadedModel:
     tokenizer: object
     mapping: LabelMapping | None
     note: str = ""  # how it was loaded, when that is worth saying in the report
+    fresh_head: bool = False  # a classifier head with no trained weights: chance, not a baseline
 
     @property
     def max_length(self) -> int:
@@ -105,7 +106,7 @@ def load_baseline(baseline_config, task: str, device: torch.device,
                        pad_token_id=tokenizer.pad_token_id, source=source)
     note = (f"loaded with the model's {len(mapping.names)} labels; a head without trained "
             f"weights is initialised with seed {BASELINE_HEAD_SEED}")
-    return _ready(LoadedModel(uri, model, tokenizer, mapping, note), device)
+    return _ready(LoadedModel(uri, model, tokenizer, mapping, note, fresh_head=True), device)
 
 
 def release(loaded: LoadedModel | None) -> None:

@@ -1,14 +1,18 @@
-"""The evaluation recipe: load data, score the model, score the baseline, compare, report.
+"""The evaluation recipe: load data, check leakage, score the model and every baseline,
+compare with bootstrap intervals, report.
 
     summary = evaluate(config)     # config: a validated kubetune.api.EvalConfig
 
 1. Read the dataset with the trainer's data layer (bad rows counted, not fatal).
 2. Load the model under test (merged folder, hf:// repo, or adapter + base) and score it in
    length-sorted batches; for a classifier its label mapping fixes the label space.
-3. Load the baseline, if any, into the same label space and score it on the same examples.
-   One model is in memory at a time.
-4. Compare: value, baseline, delta per metric; thresholds and the overall passed flag.
-5. Write predictions.jsonl and report.json under output.uri; return the termination summary.
+3. Read the baselines' training data (the FinetuneJob's) and check the evaluation set for
+   exact and near-duplicate copies of it (leakage.py).
+4. Score the baselines on the same examples: the cheap ones (baselines/), then the second
+   model (`chance`, `base` or the user's `model`). One model is in memory at a time.
+5. Bootstrap every system on the same resamples; per metric: the model's value and 95% CI,
+   the strongest baseline and the paired CI of the difference; thresholds and passed.
+6. Write predictions.jsonl and report.json under output.uri; return the termination summary.
 """
 
 from __future__ import annotations
@@ -16,15 +20,21 @@ from __future__ import annotations
 import logging
 import time
 
-from . import compare, models
+from . import bootstrap, compare, models
+from .baselines import NOT_A_BASELINE
+from .baselines.run import score_cheap_baselines
+from .baselines.training import content_text, load_training
 from .causal import CausalTask
 from .classification import ClassificationTask
 from .data import load_eval_data
+from .leakage import find_leaks, leakage_report
 from .report import write_report
 
 log = logging.getLogger(__name__)
 
 TASKS = {"sequence-classification": "classification", "causal-lm": "generation"}
+MODEL_BASELINES = ("chance", "base", "model")  # scored from config.baseline
+HEADLINE = {"sequence-classification": "f1", "causal-lm": "loss"}
 
 
 def evaluate(config) -> dict:
@@ -33,8 +43,8 @@ def evaluate(config) -> dict:
     data = load_eval_data(config.dataset, config.task)
     log.info("data: %d usable rows of %d in %s (dropped: %s)", len(data.examples),
              data.report.rows_in, config.dataset.uri, dict(data.report.dropped) or "none")
-    task = (ClassificationTask(data, config.average, device)
-            if config.task == "sequence-classification"
+    classifier = config.task == "sequence-classification"
+    task = (ClassificationTask(data, config.average, device) if classifier
             else CausalTask(data, config.metrics, config.generation, device))
 
     loaded = models.load_under_test(config.model, config.task, device)
@@ -45,19 +55,41 @@ def evaluate(config) -> dict:
     mapping, notes = loaded.mapping, {"model": loaded.note}
     models.release(loaded)
 
-    baseline_scores = None
-    if config.baseline is not None:
-        baseline = models.load_baseline(config.baseline, config.task, device, mapping)
-        baseline_scores = task.score(baseline)
-        notes["baseline"] = baseline.note
-        log.info("baseline: %s scored in %.1fs: %s", config.baseline.uri,
-                 baseline_scores.seconds, _brief(baseline_scores.metrics))
-        models.release(baseline)
+    training = (load_training(config.baseline_training, config.task, mapping)
+                if config.baseline_training else None)
+    leakage = _check_leakage(task, data, training, classifier)
 
-    rows = compare.comparison_rows(config.metrics, model_scores.metrics,
-                                   baseline_scores.metrics if baseline_scores else None,
-                                   config.thresholds)
+    baselines, skipped = {}, {}
+    if classifier:
+        baselines, skipped = score_cheap_baselines(
+            config.baselines, task, training, config.encoder.uri if config.encoder else None,
+            config.label_descriptions, device)
+    # A config written without a baselines list still scores its second model.
+    wanted = ([name for name in config.baselines if name in MODEL_BASELINES]
+              or (["model"] if config.baseline is not None else []))
+    if wanted and config.baseline is not None:
+        second = models.load_baseline(config.baseline, config.task, device, mapping)
+        name = "chance" if second.fresh_head else wanted[0]
+        baselines[name] = task.score(second)
+        notes[name] = second.note
+        log.info("baseline %s: %s scored in %.1fs: %s", name, config.baseline.uri,
+                 baselines[name].seconds, _brief(baselines[name].metrics))
+        models.release(second)
+    elif wanted:
+        skipped[wanted[0]] = "no base model to score (baseline.uri or finetuneJobRef)"
+
+    statistics = {"model": task.statistic(model_scores)}
+    statistics.update({name: task.statistic(scores) for name, scores in baselines.items()})
+    distributions = bootstrap.distributions(statistics, task.samples)
+    metrics_of = {name: scores.metrics for name, scores in baselines.items()}
+    eligible = [name for name in baselines if name not in NOT_A_BASELINE]
+    rows = compare.comparison_rows(config.metrics, model_scores.metrics, metrics_of,
+                                   config.thresholds, distributions, eligible)
+    baseline_entries = compare.baseline_entries(metrics_of, config.metrics, distributions)
     passed = compare.overall_passed(rows, config.thresholds)
+    calibration_status, calibration_report = (task.calibration(model_scores) if classifier
+                                              else (None, None))
+    headline = _headline(rows, config.thresholds, config.task)
     error_analysis = task.error_analysis(model_scores)
     report_uri = None
     if config.output_uri:
@@ -68,58 +100,127 @@ def evaluate(config) -> dict:
                       "note": notes["model"]},
             "baseline": ({**config.baseline.model_dump(mode="json", by_alias=True,
                                                        exclude_none=True),
-                          "note": notes.get("baseline", "")} if config.baseline else None),
+                          "note": next((notes[n] for n in MODEL_BASELINES if n in notes), "")}
+                         if config.baseline else None),
             "dataset": data.to_json(),
             "samples": task.samples,
-            "results": rows, "passed": passed, "thresholds": config.thresholds,
-            "metrics": {"model": model_scores.metrics,
-                        "baseline": baseline_scores.metrics if baseline_scores else None},
-            TASKS[config.task]: task.report(model_scores, baseline_scores),
-            "timing": _timing(task.samples, model_scores, baseline_scores, device, started),
+            "headline": headline,
+            "results": rows, "passed": passed, "thresholds": _thresholds_json(config.thresholds),
+            "baselines": baseline_entries,
+            "baselinesSkipped": skipped,
+            "baselineTraining": _training_json(training),
+            "bootstrap": {"resamples": bootstrap.RESAMPLES, "seed": bootstrap.SEED,
+                          "level": bootstrap.LEVEL, "paired": True},
+            "metrics": {"model": model_scores.metrics, "baselines": metrics_of},
+            "calibration": calibration_report,
+            "leakage": leakage,
+            TASKS[config.task]: task.report(model_scores, baselines),
+            "timing": _timing(task.samples, model_scores, baselines, device, started),
         }
         report_uri = write_report(config.output_uri, report,
-                                  task.records(model_scores, baseline_scores))
+                                  task.records(model_scores, baselines))
     return {
         "phase": "Succeeded", "reason": "Completed",
-        "message": _message(task, rows, passed, config.thresholds, data),
-        "samples": task.samples, "results": rows, "passed": passed,
+        "message": _message(task, rows, headline, passed, config.thresholds, data, leakage,
+                            skipped),
+        "samples": task.samples, "headline": headline, "results": rows, "passed": passed,
+        "baselines": baseline_entries or None,
+        "calibration": calibration_status,
+        "leakage": ({"exact": leakage["exact"], "nearDuplicates": leakage["nearDuplicates"]}
+                    if leakage.get("checked") else None),
         "errorAnalysis": error_analysis,
         "dropped": dict(data.report.dropped.most_common(8)) or None,
         "reportUri": report_uri,
     }
 
 
+def _check_leakage(task, data, training, classifier: bool) -> dict:
+    if training is None:
+        return {"checked": False, "reason": "no training data to compare with "
+                                            "(baselineTraining.uri or finetuneJobRef)"}
+    examples = task.labelled.examples if classifier else data.examples
+    texts = [content_text(e) for e in examples]
+    lines = [e.line for e in examples]
+    found = find_leaks(texts, training.texts)
+    if found.any:
+        log.warning("leakage: %d evaluation examples are in the training data, %d more are "
+                    "near-duplicates of it", len(found.exact), len(found.near))
+    return leakage_report(found, texts, lines, training.texts, training.lines, training.uri)
+
+
+def _training_json(training) -> dict | None:
+    if training is None:
+        return None
+    return {"uri": training.uri, "rows": len(training.texts),
+            "unknownLabels": dict(training.unknown_labels.most_common(20))}
+
+
+def _thresholds_json(thresholds: dict) -> dict:
+    return {name: value if isinstance(value, int | float)
+            else value.model_dump(mode="json", by_alias=True, exclude_none=True)
+            for name, value in thresholds.items()}
+
+
 def _brief(metrics: dict[str, float]) -> str:
     return " ".join(f"{name}={value:.4f}" for name, value in metrics.items())
 
 
-def _timing(samples: int, model_scores, baseline_scores, device, started: float) -> dict:
+def _timing(samples: int, model_scores, baselines: dict, device, started: float) -> dict:
     return {
         "device": str(device),
         "seconds": round(time.perf_counter() - started, 3),
         "modelSeconds": round(model_scores.seconds, 3),
         "modelSamplesPerSecond": round(samples / model_scores.seconds, 2)
         if model_scores.seconds else None,
-        "baselineSeconds": round(baseline_scores.seconds, 3) if baseline_scores else None,
+        "baselineSeconds": {name: round(scores.seconds, 3) for name, scores in baselines.items()},
     }
 
 
-def _message(task, rows: list[dict], passed: bool | None, thresholds: dict, data) -> str:
-    """One line for the Succeeded condition: the headline metric, thresholds, what was left out."""
-    parts = [f"scored {task.samples} examples"]
-    if rows:
-        head = rows[0]
-        text = f"{head['name']} {head['value']:.4f}"
-        if "baseline" in head:
-            text += f" (baseline {head['baseline']:.4f}, delta {head['delta']:+.4f})"
+def _headline(rows: list[dict], thresholds: dict, task: str) -> str | None:
+    """The metric the message leads with: the first thresholded one, else the task's own."""
+    names = [row["name"] for row in rows]
+    for name in (*thresholds, HEADLINE[task]):
+        if name in names:
+            return name
+    return names[0] if names else None
+
+
+def display_name(name: str, average: str | None) -> str:
+    """`f1` is the key; people read which F1 it is."""
+    if average and name in ("f1", "precision", "recall"):
+        return f"{average}-{'F1' if name == 'f1' else name}"
+    return name
+
+
+def _message(task, rows: list[dict], headline: str | None, passed: bool | None,
+             thresholds: dict, data, leakage: dict, skipped: dict) -> str:
+    """One line for the Succeeded condition, the headline metric first."""
+    parts = []
+    row = next((r for r in rows if r["name"] == headline), None)
+    if row is not None:
+        text = f"{display_name(row['name'], getattr(task, 'average', None))} {row['value']:.4f}"
+        if "ciLow" in row:
+            text += f" (95% CI {row['ciLow']:.4f}-{row['ciHigh']:.4f})"
+        if "baseline" in row:
+            text += (f" vs strongest baseline {row['baselineName']} {row['baseline']:.4f}: "
+                     f"delta {row['delta']:+.4f}")
+            if "deltaCiLow" in row:
+                text += f" (95% CI {row['deltaCiLow']:+.4f} to {row['deltaCiHigh']:+.4f})"
         parts.append(text)
+    parts.append(f"scored {task.samples} examples")
     if passed is not None:
         unmet = compare.unmet_thresholds(rows, thresholds)
         parts.append("all thresholds hold" if passed else "thresholds not met: " + "; ".join(unmet))
+    if leakage.get("exact") or leakage.get("nearDuplicates"):
+        parts.append(f"leakage: {leakage['exact']} exact and {leakage['nearDuplicates']} "
+                     "near-duplicate copies of training rows; see report")
     dropped = sum(data.report.dropped.values())
     if dropped:
         reasons = ", ".join(f"{reason} {count}" for reason, count in
                             data.report.dropped.most_common())
         parts.append(f"left out {dropped} rows ({reasons}); see report")
+    if skipped:
+        parts.append("baselines not scored: " + ", ".join(f"{n} ({why})"
+                                                          for n, why in skipped.items()))
     parts += getattr(task, "notes", [])
     return "; ".join(parts)

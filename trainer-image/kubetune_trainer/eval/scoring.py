@@ -1,6 +1,6 @@
 """Running a model over the evaluation set in length-sorted batches (never one by one).
 
-    classify(...)        predicted class id and its probability, per example
+    classify(...)        the probability of each class, per example
     token_losses(...)    summed teacher-forced loss and token count over each answer
     generate(...)        greedy answers, up to max_new_tokens each
 
@@ -10,6 +10,7 @@ Each returns its results in dataset order. Batches hold at most `batch_size` exa
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,18 +27,15 @@ def _inputs(batch: dict, device: torch.device) -> dict:
 
 @torch.inference_mode()
 def classify(model, items: list[Encoded], *, pad_id: int, device: torch.device,
-             batch_size: int, max_tokens: int) -> tuple[list[int], list[float]]:
-    """(predicted class ids, probability of each prediction)."""
+             batch_size: int, max_tokens: int) -> np.ndarray:
+    """(examples, classes) probabilities, float64, in dataset order."""
     batches = length_sorted_batches([len(i.input_ids) for i in items], batch_size, max_tokens)
-    predicted, confidence = [], []
+    probabilities = []
     for indices in batches:
         batch = collate_padded([items[i] for i in indices], pad_id)
-        probabilities = model(**_inputs(batch, device)).logits.float().softmax(-1)
-        best = probabilities.max(-1)
-        predicted.append(best.indices.tolist())
-        confidence.append(best.values.tolist())
-    total = len(items)
-    return scatter(batches, predicted, total), scatter(batches, confidence, total)
+        rows = model(**_inputs(batch, device)).logits.float().softmax(-1).double().cpu().numpy()
+        probabilities.append(list(rows))
+    return np.stack(scatter(batches, probabilities, len(items)))
 
 
 @torch.inference_mode()

@@ -5,8 +5,13 @@
                | "EvaluatorError",
      "message": "...",
      "samples": 240,
-     "results": [{"name", "value", "baseline", "delta", "threshold", "passed"}],
+     "headline": "f1",                  (the metric the message leads with)
+     "results": [{"name", "value", "ciLow", "ciHigh", "baseline", "baselineName", "delta",
+                  "deltaCiLow", "deltaCiHigh", "threshold", "passed"}],
      "passed": true | false,            (absent: no thresholds)
+     "baselines": [{"name": "tfidf", "metrics": [{"name", "value", "ciLow", "ciHigh"}]}],
+     "calibration": {"ece": 0.03, "brier": 0.08},           (classification)
+     "leakage": {"exact": 0, "nearDuplicates": 2},         (absent: not checked)
      "errorAnalysis": {"confusion": [{"label", "predicted", "count"}],
                        "worstClasses": [{"label", "f1"}]},
      "dropped": {"unknown label": 3},   (rows left out of scoring, by reason)
@@ -62,10 +67,26 @@ def fit(summary: dict, limit: int = LIMIT_BYTES) -> dict:
             summary["errorAnalysis"] = _cut_labels(analysis, label_chars, items)
         if size(summary) < limit:
             return summary
+    # Then: the baselines' intervals, then every baseline metric but the headline.
+    if summary.get("baselines"):
+        summary["baselines"] = [
+            {"name": b["name"], "metrics": [{k: m[k] for k in ("name", "value")}
+                                            for m in b["metrics"]]}
+            for b in summary["baselines"]]
+        if size(summary) < limit:
+            return summary
+        summary["baselines"] = [
+            {"name": b["name"], "metrics": [m for m in b["metrics"]
+                                            if m["name"] == summary.get("headline")]}
+            for b in summary["baselines"]]
+        if size(summary) < limit:
+            return summary
     # Last resort: the status numbers matter most; the analysis is in the report.
     summary.pop("errorAnalysis", None)
     summary.pop("dropped", None)
     if size(summary) >= limit:
-        summary["results"] = [{k: row[k] for k in ("name", "value") if k in row}
+        # What Passed is decided on stays: the value and the delta's interval.
+        keep = ("name", "value", "baselineName", "deltaCiLow", "deltaCiHigh")
+        summary["results"] = [{k: row[k] for k in keep if k in row}
                               for row in summary.get("results", [])]
     return summary
