@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from kubetune_trainer.eval import analysis
 from kubetune.api.metrics import Gate
+from kubetune_trainer.eval import analysis
 from kubetune_trainer.eval.batching import length_sorted_batches, scatter
 from kubetune_trainer.eval.bootstrap import distributions, interval
 from kubetune_trainer.eval.compare import comparison_rows, overall_passed, unmet_thresholds

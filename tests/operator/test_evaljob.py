@@ -55,6 +55,11 @@ def test_waits_for_the_finetune_job_then_scores_it(api, operator):
                                "baseUri": "hf://sentence-transformers/all-MiniLM-L6-v2"}
     assert config["task"] == "sequence-classification"
     assert config["metrics"] == ["accuracy", "precision", "recall", "f1"]
+    # No list: every cheap baseline, plus the base model's untrained head (compareBaseline),
+    # fitted on the FinetuneJob's own training data with its base encoder.
+    assert config["baselines"] == ["majority", "tfidf", "probe", "zero-shot", "chance"]
+    assert config["baselineTraining"]["uri"] == "pvc://data/feedback/train.jsonl"
+    assert config["encoder"] == {"uri": "hf://sentence-transformers/all-MiniLM-L6-v2"}
 
     pod = api.start_pod("router-check-eval")
     api.end_pod(pod, exit_code=0, message=SUMMARY)
@@ -115,3 +120,52 @@ def test_eval_job_by_uri_runs_at_once(api, operator):
     assert config["metrics"] == ["perplexity", "rougeL"]
     assert config["baseline"] == {"uri": "hf://Qwen/Qwen2.5-0.5B"}
 
+
+
+GATED_SUMMARY = {
+    "phase": "Succeeded", "reason": "Completed", "samples": 240, "headline": "f1",
+    "results": [
+        {"name": "f1", "value": 0.95, "ciLow": 0.92, "ciHigh": 0.97, "baseline": 0.92,
+         "baselineName": "probe", "delta": 0.03, "deltaCiLow": -0.01, "deltaCiHigh": 0.06},
+        {"name": "accuracy", "value": 0.96, "ciLow": 0.93, "ciHigh": 0.98, "baseline": 0.90,
+         "baselineName": "probe", "delta": 0.06, "deltaCiLow": 0.02, "deltaCiHigh": 0.1}],
+    "baselines": [{"name": "probe", "metrics": [{"name": "f1", "value": 0.92, "ciLow": 0.89,
+                                                 "ciHigh": 0.95}]},
+                  {"name": "majority", "metrics": [{"name": "f1", "value": 0.07}]}],
+    "calibration": {"ece": 0.031, "brier": 0.08},
+    "leakage": {"exact": 2, "nearDuplicates": 1},
+    "reportUri": "pvc://models/router/eval/report.json",
+}
+
+
+def test_beat_baseline_gate_baselines_calibration_and_leakage_reach_the_status(api, operator):
+    """f1 is above its value threshold but its paired delta interval includes 0: Passed is
+    False and says which check held; accuracy beats the baseline significantly."""
+    doc = copy.deepcopy(EVAL_JOB)
+    doc["spec"]["thresholds"] = {"f1": {"value": 0.9, "beatBaseline": True},
+                                 "accuracy": {"beatBaseline": True}}
+    api.create(FINETUNE_JOB)
+    api.create(doc)
+    wait_for(lambda: api.raw_job("router-train"))
+    _succeed_finetune(api)
+    wait_for(lambda: api.raw_job("router-check-eval"))
+    pod = api.start_pod("router-check-eval")
+    api.end_pod(pod, exit_code=0, message=GATED_SUMMARY)
+    api.finish_job("router-check-eval")
+    status = api.wait_condition("EvalJob", "router-check", "Passed", "False", "ThresholdsNotMet")
+    rows = {r["name"]: r for r in status["results"]}
+    assert rows["f1"] == {"name": "f1", "value": 0.95, "ciLow": 0.92, "ciHigh": 0.97,
+                          "baseline": 0.92, "baselineName": "probe", "delta": 0.03,
+                          "deltaCiLow": -0.01, "deltaCiHigh": 0.06, "threshold": 0.9,
+                          "passed": False}
+    assert rows["accuracy"]["passed"] is True and "threshold" not in rows["accuracy"]
+    message = condition({"status": status}, "Passed")["message"]
+    assert "f1 does not beat probe significantly" in message
+    assert "held: f1 0.95 >= 0.9; accuracy beats probe significantly" in message
+    assert [b["name"] for b in status["baselines"]] == ["probe", "majority"]
+    assert status["baselines"][0]["metrics"][0] == {"name": "f1", "value": 0.92, "ciLow": 0.89,
+                                                    "ciHigh": 0.95}
+    assert status["calibration"] == {"ece": 0.031, "brier": 0.08}
+    leakage = condition({"status": status}, "LeakageDetected")
+    assert (leakage["status"], leakage["reason"]) == ("True", "OverlapFound")
+    assert "2 evaluation examples are exact copies" in leakage["message"]

@@ -94,7 +94,8 @@ def test_unreachable_progress_endpoint_does_not_fail_the_job(api, operator, prog
 def test_evaluation_creates_an_eval_job_after_success(api, operator):
     doc = copy.deepcopy(FINETUNE_JOB)
     doc["spec"]["evaluation"] = {"dataset": {"uri": "pvc://data/feedback/test.jsonl"},
-                                 "thresholds": {"f1": 0.8}}
+                                 "thresholds": {"f1": 0.8,
+                                                "accuracy": {"beatBaseline": True}}}
     api.create(doc)
     wait_for(lambda: api.raw_job("router-train"))
     pod = api.start_pod("router-train")
@@ -105,7 +106,7 @@ def test_evaluation_creates_an_eval_job_after_success(api, operator):
     evaljob = api.get("EvalJob", status["evalJobName"])
     assert evaljob["spec"]["model"] == {"finetuneJobRef": {"name": "router"},
                                         "task": "sequence-classification"}
-    assert evaljob["spec"]["thresholds"] == {"f1": 0.8}
+    assert evaljob["spec"]["thresholds"] == {"f1": 0.8, "accuracy": {"beatBaseline": True}}
     assert evaljob["metadata"]["ownerReferences"][0]["name"] == "router"
     # The EvalJob sees the FinetuneJob's success and starts scoring its merged model.
     eval_job = wait_for(lambda: api.raw_job("router-eval-eval"))

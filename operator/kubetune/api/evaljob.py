@@ -121,8 +121,7 @@ class EvalJobSpec(SpecModel):
     baseline_training: BaselineTraining | None = None
     """Where the cheap baselines are fitted (and the leakage check looks); default with
     finetuneJobRef: the FinetuneJob's training data."""
-    label_descriptions: dict[Annotated[str, Field(max_length=253)],
-                             Annotated[str, Field(max_length=1024)]] | None = Field(
+    label_descriptions: dict[str, Annotated[str, Field(max_length=1024)]] | None = Field(
         None, max_length=1000)
     """label -> a sentence describing it, for the zero-shot baseline (default: the label's
     name with _ and - read as spaces)."""

@@ -170,7 +170,8 @@ def eval_job_from_finetune(body: dict[str, Any], spec: FinetuneJobSpec,
         "model": {"finetuneJobRef": {"name": name}, "task": spec.model.task},
         "compareBaseline": evaluation.compare_baseline,
         "dataset": evaluation.dataset.to_wire(),
-        "thresholds": evaluation.thresholds,
+        "thresholds": {name: value if isinstance(value, int | float) else value.to_wire()
+                       for name, value in evaluation.thresholds.items()},
         "resources": PodResources(
             **{k: getattr(resources, k) for k in PodResources.model_fields}).to_wire(),
     }

@@ -16,6 +16,8 @@ SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 SUSPENDED = "Suspended"
 PASSED = "Passed"
+LEAKAGE_DETECTED = "LeakageDetected"
+"""Evaluation examples copy (or nearly copy) training rows: the scores are inflated."""
 
 FINETUNE_TYPES = (VALIDATED, RESOURCES_FIT, RUNNING, SUCCEEDED, FAILED, SUSPENDED)
 EVAL_TYPES = (VALIDATED, RUNNING, SUCCEEDED, FAILED, PASSED)
@@ -45,6 +47,8 @@ MODEL_JOB_FAILED = "FinetuneJobFailed"
 THRESHOLDS_MET = "ThresholdsMet"
 THRESHOLDS_NOT_MET = "ThresholdsNotMet"
 NO_THRESHOLDS = "NoThresholds"
+OVERLAP_FOUND = "OverlapFound"
+NO_OVERLAP = "NoOverlap"
 # Failure reasons
 OOM_KILLED = "OOMKilled"
 IMAGE_PULL_FAILED = "ImagePullFailed"

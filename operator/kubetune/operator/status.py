@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..api.metrics import threshold_holds
+from ..api.metrics import gate_checks, threshold_value
 from . import conditions as c
 from . import observe as o
 
@@ -289,7 +289,7 @@ def _rounded(value: Any, digits: int = 4) -> float | None:
 # --- EvalJob --------------------------------------------------------------------------------
 
 def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | None,
-                model_failed: str | None, run: o.RunObservation, thresholds: dict[str, float],
+                model_failed: str | None, run: o.RunObservation, thresholds: dict[str, Any],
                 now: str, job_name: str, task: str | None) -> dict[str, Any]:
     """The EvalJob status: waiting for its FinetuneJob, running, or with results."""
     if model_failed:
@@ -311,6 +311,9 @@ def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | N
         _passed_condition(results, thresholds) if succeeded else
         c.condition(c.PASSED, False if failed else None, reason if failed else c.IN_PROGRESS),
     ]
+    leakage = (run.summary or {}).get("leakage") if succeeded else None
+    if isinstance(leakage, dict):
+        new_conditions.append(_leakage_condition(leakage))
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "phase": PHASE_OF_STATE[state],
@@ -327,26 +330,46 @@ def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | N
     if succeeded:
         summary = run.summary
         status.update(samples=summary.get("samples"), results=results,
+                      baselines=_eval_baselines(summary.get("baselines")) or None,
+                      calibration=_calibration(summary.get("calibration")),
                       errorAnalysis=_error_analysis(summary.get("errorAnalysis") or {}),
                       reportUri=summary.get("reportUri"))
     return {k: v for k, v in status.items() if v is not None or k == "failure"}
 
 
-def _passed_condition(results: list[dict[str, Any]], thresholds: dict[str, float]) -> dict:
-    """Passed: every threshold holds (and was computed)."""
+def _passed_condition(results: list[dict[str, Any]], thresholds: dict[str, Any]) -> dict:
+    """Passed: every check of every threshold holds (and was computed); the message says
+    which held and which did not."""
     if not thresholds:
         return c.condition(c.PASSED, True, c.NO_THRESHOLDS, "no thresholds set")
-    computed = {r["name"] for r in results}
-    failing = [r["name"] for r in results if r.get("passed") is False]
-    failing += [f"{m} (not computed)" for m in thresholds if m not in computed]
-    if failing:
-        return c.condition(c.PASSED, False, c.THRESHOLDS_NOT_MET,
-                           "below threshold: " + ", ".join(failing))
-    return c.condition(c.PASSED, True, c.THRESHOLDS_MET, "all thresholds hold")
+    by_name = {r["name"]: r for r in results}
+    checks = [check for name, threshold in thresholds.items()
+              for check in gate_checks(name, by_name.get(name), threshold)]
+    held = [text for ok, text in checks if ok]
+    unmet = [text for ok, text in checks if not ok]
+    if unmet:
+        message = "not met: " + "; ".join(unmet) + (f"; held: {'; '.join(held)}" if held else "")
+        return c.condition(c.PASSED, False, c.THRESHOLDS_NOT_MET, message)
+    return c.condition(c.PASSED, True, c.THRESHOLDS_MET, "all hold: " + "; ".join(held))
 
 
-def _eval_results(summary: dict[str, Any], thresholds: dict[str, float]) -> list[dict[str, Any]]:
-    """status.results from the evaluator's summary: typed numbers, delta, threshold verdicts."""
+def _leakage_condition(leakage: dict[str, Any]) -> dict:
+    exact, near = leakage.get("exact") or 0, leakage.get("nearDuplicates") or 0
+    if exact or near:
+        return c.condition(c.LEAKAGE_DETECTED, True, c.OVERLAP_FOUND,
+                           f"{exact} evaluation examples are exact copies of training rows and "
+                           f"{near} more are near-duplicates (character 5-gram Jaccard >= 0.8); "
+                           "their scores overstate the model; the report lists them")
+    return c.condition(c.LEAKAGE_DETECTED, False, c.NO_OVERLAP,
+                       "no evaluation example copies or nearly copies a training row")
+
+
+_INTERVAL_FIELDS = ("ciLow", "ciHigh", "deltaCiLow", "deltaCiHigh")
+
+
+def _eval_results(summary: dict[str, Any], thresholds: dict[str, Any]) -> list[dict[str, Any]]:
+    """status.results from the evaluator's summary: typed numbers, the strongest baseline,
+    intervals, threshold verdicts (recomputed here with the same rule as the evaluator)."""
     results = []
     for item in summary.get("results") or []:
         name, value = item.get("name"), item.get("value")
@@ -357,11 +380,44 @@ def _eval_results(summary: dict[str, Any], thresholds: dict[str, float]) -> list
         if isinstance(baseline, int | float):
             entry["baseline"] = _rounded(baseline, 6)
             entry["delta"] = _rounded(value - baseline, 6)
+        if isinstance(item.get("baselineName"), str):
+            entry["baselineName"] = item["baselineName"][:64]
+        for key in _INTERVAL_FIELDS:
+            if isinstance(item.get(key), int | float):
+                entry[key] = _rounded(item[key], 6)
         if name in thresholds:
-            entry["threshold"] = thresholds[name]
-            entry["passed"] = threshold_holds(name, value, thresholds[name])
+            number = threshold_value(thresholds[name])
+            if number is not None:
+                entry["threshold"] = number
+            entry["passed"] = all(ok for ok, _ in gate_checks(name, entry, thresholds[name]))
         results.append(entry)
     return results
+
+
+def _eval_baselines(items: Any) -> list[dict[str, Any]]:
+    """status.baselines: each baseline's metrics, numbers only."""
+    out = []
+    for item in (items or [])[:8]:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        metrics = []
+        for metric in (item.get("metrics") or [])[:16]:
+            if not isinstance(metric, dict) or not isinstance(metric.get("value"), int | float):
+                continue
+            entry = {"name": str(metric.get("name"))[:64], "value": _rounded(metric["value"], 6)}
+            for key in ("ciLow", "ciHigh"):
+                if isinstance(metric.get(key), int | float):
+                    entry[key] = _rounded(metric[key], 6)
+            metrics.append(entry)
+        out.append({"name": item["name"][:64], "metrics": metrics})
+    return out
+
+
+def _calibration(item: Any) -> dict[str, Any] | None:
+    if not isinstance(item, dict):
+        return None
+    out = {k: _rounded(item[k], 6) for k in ("ece", "brier") if isinstance(item.get(k), int | float)}
+    return out or None
 
 
 def _error_analysis(summary: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ BLOCK = 1024  # evaluation rows per sparse product
 EXAMPLES = 20  # leaked pairs kept in the report
 TEXT_CHARS = 300
 
-_PUNCTUATION = str.maketrans(string.punctuation, " " * len(string.punctuation))
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
 _SPACES = re.compile(r"\s+")
 
 
