@@ -74,15 +74,19 @@ def restore_rng(state: dict) -> None:
 
 
 def save(dest: Destination, *, step: int, model, optimizer, scheduler, state: dict,
-         keep: int) -> str:
-    """Write checkpoint-<step> (rank 0 only) and drop all but the newest `keep`."""
+         keep: int, rng_states: list[dict] | None = None) -> str:
+    """Write checkpoint-<step> (rank 0 only) and drop all but the newest `keep`.
+
+    `rng_states` holds every rank's random state, in rank order (gathered by the caller):
+    each rank draws its own dropout masks, and resumes with its own.
+    """
     name = f"checkpoint-{step}"
     folder = dest.local_dir(FOLDER, name)
     (folder / STATE_FILE).unlink(missing_ok=True)
     save_file(trainable_state(model), str(folder / "weights.safetensors"))
     torch.save(optimizer.state_dict(), folder / "optimizer.pt")
     torch.save(scheduler.state_dict(), folder / "scheduler.pt")
-    torch.save(rng_state(), folder / "rng.pt")
+    torch.save({"ranks": rng_states or [rng_state()]}, folder / "rng.pt")
     (folder / STATE_FILE).write_text(json.dumps({**state, "step": step}, indent=2) + "\n")
     uri = dest.publish(FOLDER, name, last=(STATE_FILE,))
     for old in completed_checkpoints(dest)[:-keep]:
@@ -110,8 +114,17 @@ def load_weights(checkpoint: Checkpoint, model) -> None:
             parameters[name].copy_(tensor.to(parameters[name].device))
 
 
-def load_training_state(checkpoint: Checkpoint, optimizer, scheduler) -> None:
+def load_training_state(checkpoint: Checkpoint, optimizer, scheduler, rank: int = 0) -> None:
     optimizer.load_state_dict(torch.load(checkpoint.folder / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(checkpoint.folder / "scheduler.pt", weights_only=True))
     # Our own file, holding numpy's state tuple: not loadable with weights_only.
-    restore_rng(torch.load(checkpoint.folder / "rng.pt", weights_only=False))
+    restore_rng(rank_rng_state(torch.load(checkpoint.folder / "rng.pt", weights_only=False), rank))
+
+
+def rank_rng_state(saved: dict, rank: int) -> dict:
+    """This rank's saved state; rank 0's when the checkpoint came from fewer ranks (a resume
+    on more nodes) or from a checkpoint written before states were kept per rank."""
+    ranks = saved.get("ranks")
+    if ranks is None:
+        return saved
+    return ranks[rank] if rank < len(ranks) else ranks[0]

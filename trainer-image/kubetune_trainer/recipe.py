@@ -130,7 +130,8 @@ class FinetuneRecipe:
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         if checkpoint is not None:
             # After prepare: optimizer state must land on the device the parameters are on.
-            checkpointing.load_training_state(checkpoint, self.optimizer, self.scheduler)
+            checkpointing.load_training_state(checkpoint, self.optimizer, self.scheduler,
+                                              rank=self.rank)
             self.step = checkpoint.step
             self.state.update({k: v for k, v in checkpoint.state.items() if k in self.state})
             self.info("resume: continuing from %s at step %d of %d", checkpoint.name,
@@ -231,6 +232,14 @@ class FinetuneRecipe:
         batches = [self._collate([self.train_items[i] for i in indices])
                    for indices in self.schedule.micro_batches(step, self.rank)]
         targets = sum(self._target_count(batch) for batch in batches)
+        if self.world > 1:
+            # The step's target count over every rank, known before any forward pass.
+            total = self.accelerator.reduce(
+                torch.tensor([float(targets)], dtype=torch.float64, device=device), "sum")
+            global_targets = int(total.item())
+        else:
+            global_targets = targets
+        scale = loss_scale(global_targets, self.world)
         loss_sum = 0.0
         for index, batch in enumerate(batches):
             last = index == len(batches) - 1
@@ -238,7 +247,7 @@ class FinetuneRecipe:
             with nullcontext() if last else self.accelerator.no_sync(self.model):
                 with self.accelerator.autocast():
                     batch_loss, _, _ = self._forward(self.model, batch, device)
-                self.accelerator.backward(batch_loss / max(targets, 1))
+                self.accelerator.backward(batch_loss * scale)
             loss_sum += batch_loss.item()
         self.accelerator.clip_grad_norm_(self.model.parameters(), CLIP_GRAD_NORM)
         self.optimizer.step()
@@ -346,13 +355,18 @@ class FinetuneRecipe:
 
     def _save_checkpoint(self) -> None:
         self.accelerator.wait_for_everyone()
+        rng_states = [checkpointing.rng_state()]
+        if self.world > 1:
+            from accelerate.utils import gather_object
+
+            rng_states = gather_object(rng_states)  # every rank's, in rank order
         if self.is_main:
             state = {**self.state, "epoch": self.step / self.schedule.steps_per_epoch,
                      "totalSteps": self.total_steps}
             uri = checkpointing.save(
                 self.dest, step=self.step, model=self.accelerator.unwrap_model(self.model),
                 optimizer=self.optimizer, scheduler=self.scheduler, state=state,
-                keep=self.config.checkpointing.keep,
+                keep=self.config.checkpointing.keep, rng_states=rng_states,
             )
             self.state["checkpointUri"] = uri
             # The operator copies this into status.checkpoint.
@@ -452,6 +466,18 @@ class FinetuneRecipe:
     def info(self, message: str, *args) -> None:
         if self.is_main:
             log.info(message, *args)
+
+
+def loss_scale(global_targets: int, world: int) -> float:
+    """What each rank multiplies its summed micro-batch losses by before backward.
+
+    The optimised objective is the mean loss per target token over the whole step: every
+    micro-batch of every rank, summed, divided by the step's target count on all ranks. DDP
+    averages gradients over ranks (divides by `world`), so each rank scales by
+    world / global_targets; dividing by a rank's own count instead would weight a token on a
+    rank with few targets more than one on a rank with many.
+    """
+    return world / max(global_targets, 1)
 
 
 def weights_digest(model) -> str:

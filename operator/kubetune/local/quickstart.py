@@ -2,7 +2,9 @@
 
 Starts a local cluster, applies `examples/quickstart/` exactly as a user would with kubectl,
 shows training progress from the FinetuneJob's status, and ends with the EvalJob's table:
-the finetuned model against its base model on a held-out test set.
+the finetuned model against every cheap baseline (majority, TF-IDF, a linear probe on the
+frozen encoder, zero-shot) on a held-out test set, with 95% bootstrap intervals, and a plain
+verdict on whether it beats the strongest one significantly.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def follow_training(api: Api, name: str) -> dict[str, Any]:
 def follow_evaluation(api: Api, name: str | None) -> dict[str, Any]:
     if not name:
         return {}
-    say(f"evaluating EvalJob/{name} against the base model ...")
+    say(f"evaluating EvalJob/{name} against the baselines ...")
     return wait(lambda: api.status("EvalJob", name), _finished, lambda s: None)
 
 
@@ -195,20 +197,8 @@ def _num(value: Any) -> str:
 
 def print_results(evaluation: dict[str, Any], training: dict[str, Any],
                   workdir: pathlib.Path) -> None:
-    rows = evaluation.get("results", [])
-    print()
-    print(f"EvalJob results on {evaluation.get('samples')} held-out messages "
-          f"(finetuned MiniLM vs. its base model):")
-    print(f"  {'metric':<12}{'finetuned':>12}{'baseline':>12}{'delta':>12}")
-    for row in rows:
-        print(f"  {row['name']:<12}{_num(row.get('value')):>12}{_num(row.get('baseline')):>12}"
-              f"{_num(row.get('delta')):>12}")
-    passed = next((c for c in evaluation.get("conditions", []) if c["type"] == "Passed"), {})
-    print(f"  Passed: {passed.get('status')} ({passed.get('message', '')})")
-    confusion = (evaluation.get("errorAnalysis") or {}).get("confusion") or []
-    if confusion:
-        print("  most confused: " + "; ".join(
-            f"{c['label']} -> {c['predicted']} ({c['count']})" for c in confusion[:3]))
+    for line in result_lines(evaluation):
+        print(line)
     claims = workdir / "pvcs" / NAMESPACE
     result = training.get("result") or {}
     print()
@@ -220,6 +210,76 @@ def print_results(evaluation: dict[str, Any], training: dict[str, Any],
     print(f"  pod logs     {workdir / 'pods' / NAMESPACE}")
 
 
+SHOWN_METRICS = ("f1", "accuracy")
+BASELINE_NOTES = {"chance": "untrained head: not a baseline", "majority": "most frequent label",
+                  "tfidf": "TF-IDF + logistic regression", "probe": "frozen MiniLM + logistic "
+                  "regression", "zero-shot": "similarity to label names"}
+
+
+def _with_ci(entry: dict[str, Any] | None) -> str:
+    if not entry:
+        return "-"
+    text = _num(entry.get("value"))
+    if isinstance(entry.get("ciLow"), int | float):
+        text += f" [{entry['ciLow']:.3f}, {entry['ciHigh']:.3f}]"
+    return text
+
+
+def result_lines(evaluation: dict[str, Any]) -> list[str]:
+    """The EvalJob's status as a table: the finetune, every baseline (95% CIs), the comparison
+    with the strongest baseline, the gate, calibration and leakage."""
+    rows = {r["name"]: r for r in evaluation.get("results", [])}
+    lines = ["", f"EvalJob results on {evaluation.get('samples')} held-out messages "
+                 "(f1 is macro-F1; [95% bootstrap CI]):",
+             f"  {'':<30}" + "".join(f"{name:<24}" for name in SHOWN_METRICS)]
+    lines.append(f"  {'finetuned MiniLM':<30}" + "".join(
+        f"{_with_ci(rows.get(name)):<24}" for name in SHOWN_METRICS))
+    for baseline in evaluation.get("baselines") or []:
+        metrics = {m["name"]: m for m in baseline.get("metrics", [])}
+        label = f"{baseline['name']} ({BASELINE_NOTES.get(baseline['name'], 'baseline')})"
+        lines.append(f"  {label[:29]:<30}" + "".join(
+            f"{_with_ci(metrics.get(name)):<24}" for name in SHOWN_METRICS))
+    for name in SHOWN_METRICS:
+        row = rows.get(name)
+        if row and row.get("baselineName"):
+            interval = (f" [{row['deltaCiLow']:+.3f}, {row['deltaCiHigh']:+.3f}]"
+                        if isinstance(row.get("deltaCiLow"), int | float) else "")
+            lines.append(f"  {name} vs strongest baseline ({row['baselineName']}): delta "
+                         f"{row['delta']:+.3f}{interval} (paired bootstrap)")
+    passed = _condition(evaluation, "Passed")
+    lines.append(f"  Passed: {passed.get('status')} ({passed.get('message', '')})")
+    calibration = evaluation.get("calibration") or {}
+    if calibration:
+        lines.append(f"  calibration: ECE {_num(calibration.get('ece'))} (15 bins), "
+                     f"Brier {_num(calibration.get('brier'))}")
+    leakage = _condition(evaluation, "LeakageDetected")
+    if leakage:
+        lines.append(f"  leakage check: {leakage.get('message')}")
+    confusion = (evaluation.get("errorAnalysis") or {}).get("confusion") or []
+    if confusion:
+        lines.append("  most confused: " + "; ".join(
+            f"{c['label']} -> {c['predicted']} ({c['count']})" for c in confusion[:3]))
+    lines.append("  " + verdict(evaluation))
+    return lines
+
+
+def verdict(evaluation: dict[str, Any]) -> str:
+    """One plain sentence: did the finetune earn its keep on this data?"""
+    f1 = next((r for r in evaluation.get("results", []) if r["name"] == "f1"), {})
+    if not f1.get("baselineName"):
+        return "No baseline was scored: this run cannot say whether finetuning was worth it."
+    if beats_baseline(evaluation):
+        return (f"Verdict: the finetuned model beats the strongest baseline ({f1['baselineName']})"
+                " significantly on macro-F1.")
+    return (f"Verdict: the finetuned model does NOT beat the strongest baseline "
+            f"({f1['baselineName']}) significantly on macro-F1 here; on this data, "
+            f"{f1['baselineName']} is as good a choice.")
+
+
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
+
+
 def _local_path(uri: str, claims: pathlib.Path) -> pathlib.Path | str:
     if uri.startswith("pvc://"):
         return claims / uri.removeprefix("pvc://")
@@ -227,8 +287,10 @@ def _local_path(uri: str, claims: pathlib.Path) -> pathlib.Path | str:
 
 
 def beats_baseline(evaluation: dict[str, Any]) -> bool:
+    """macro-F1's paired 95% interval against the strongest baseline lies above 0."""
     f1 = next((r for r in evaluation.get("results", []) if r["name"] == "f1"), {})
-    return f1.get("value", 0) > (f1.get("baseline") or 0)
+    low = f1.get("deltaCiLow")
+    return isinstance(low, int | float) and low > 0
 
 
 def report_failure(kind: str, name: str | None, status: dict[str, Any]) -> int:
