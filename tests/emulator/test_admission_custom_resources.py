@@ -269,3 +269,17 @@ def test_field_path_message_expression_reason_list_map_keys_and_preserved_fields
                               "spec": {"min": 1, "max": 2, "extra": {"anything": {"goes": 1}}}})
     assert kept.status_code == 201
     assert kept.json()["spec"]["extra"] == {"anything": {"goes": 1}}
+
+
+def test_a_default_added_by_a_newer_crd_does_not_trip_a_transition_rule(api: RawApi) -> None:
+    """kube-apiserver defaults objects read from etcd as well, so after a CRD upgrade adds a
+    defaulted field, oldSelf has it too and `self == oldSelf` holds for an unchanged spec."""
+    api.post(FTJS, ftj())
+    crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/finetunejobs.kubetune.io"
+    crd = api.get(crd_path).json()
+    spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec_schema["properties"]["hyperparameters"]["properties"]["newKnob"] = {"type": "integer", "default": 7}
+    assert api.put(crd_path, crd).status_code == 200
+    labelled = api.patch(f"{FTJS}/router", {"metadata": {"labels": {"team": "a"}}})
+    assert labelled.status_code == 200, labelled.text
+    assert labelled.json()["spec"]["hyperparameters"]["newKnob"] == 7

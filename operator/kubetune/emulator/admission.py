@@ -14,6 +14,7 @@ Between the two, the caller checks the namespace exists (the NamespaceLifecycle 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from kubetune.emulator import (
@@ -114,6 +115,11 @@ class Admission:
         found = schema_validation.validate(body, body_schema)
         if any(error.type in _BLOCKING for error in found):
             return [*found, field_errors.invalid("<nil>", None, _RULES_NOT_CHECKED)]
+        if old is not None:
+            # kube-apiserver defaults what it reads from etcd too, so oldSelf carries defaults
+            # added by a newer CRD and `self == oldSelf` holds for an unchanged field.
+            old = copy.deepcopy(old)
+            apply_defaults(old, schema)
         return found + cel_rules.validate(_cel_view(new), _cel_view(old), schema)
 
 
