@@ -283,3 +283,30 @@ def test_a_default_added_by_a_newer_crd_does_not_trip_a_transition_rule(api: Raw
     labelled = api.patch(f"{FTJS}/router", {"metadata": {"labels": {"team": "a"}}})
     assert labelled.status_code == 200, labelled.text
     assert labelled.json()["spec"]["hyperparameters"]["newKnob"] == 7
+
+
+def test_validation_ratcheting_lets_unchanged_invalid_values_through(api: RawApi) -> None:
+    """CRDValidationRatcheting (on by default since 1.30, KEP-4008): after a CRD tightens its
+    schema or adds a rule, an update that leaves a now-invalid value unchanged is accepted;
+    changing that value must satisfy the new schema and rules
+    (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation-ratcheting)."""
+    api.post(FTJS, ftj(hyperparameters={"batchSize": 8}))
+    crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/finetunejobs.kubetune.io"
+    crd = api.get(crd_path).json()
+    spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec_schema["properties"]["output"]["properties"]["uri"]["maxLength"] = 5
+    spec_schema["properties"]["resources"].setdefault("x-kubernetes-validations", []).append(
+        {"rule": "self.gpus >= 2", "message": "needs two GPUs"})
+    assert api.put(crd_path, crd).status_code == 200
+
+    assert api.patch(f"{FTJS}/router", {"spec": {"suspend": True}}).status_code == 200
+    changed = api.patch(f"{FTJS}/router", {"spec": {"output": {"uri": "pvc://models/other"},
+                                                    "resources": {"gpus": 1}}})
+    assert changed.status_code == 422
+    immutable = 'Invalid value: "object": is immutable once the job is created'
+    assert sorted(causes(changed)) == [
+        ("FieldValueInvalid", "spec.output", immutable),
+        ("FieldValueInvalid", "spec.resources", immutable),
+        ("FieldValueInvalid", "spec.resources", 'Invalid value: "object": needs two GPUs'),
+        ("FieldValueTooLong", "spec.output.uri", "Too long: may not be more than 5 bytes"),
+    ]

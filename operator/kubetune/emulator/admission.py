@@ -113,6 +113,8 @@ class Admission:
         body_schema = {**schema, "properties": {
             key: value for key, value in (schema.get("properties") or {}).items() if key != "metadata"}}
         found = schema_validation.validate(body, body_schema)
+        if old is not None:  # validation ratcheting: errors in unchanged values are let through
+            found = [error for error in found if not _unchanged_at(new, old, error.field)]
         if any(error.type in _BLOCKING for error in found):
             return [*found, field_errors.invalid("<nil>", None, _RULES_NOT_CHECKED)]
         if old is not None:
@@ -121,6 +123,23 @@ class Admission:
             old = copy.deepcopy(old)
             apply_defaults(old, schema)
         return found + cel_rules.validate(_cel_view(new), _cel_view(old), schema)
+
+
+def _unchanged_at(new: Object, old: Object, path: str) -> bool:
+    """Whether the value at a field path is the same (or absent) in both objects.
+
+    kube-apiserver correlates list items only for `map` lists; paths into lists are never
+    treated as unchanged here, which can only reject more, never less.
+    """
+    if not path or "[" in path or path == "<nil>":
+        return False
+    missing = object()
+    current: Any = new
+    previous: Any = old
+    for key in path.split("."):
+        current = current.get(key, missing) if isinstance(current, dict) else missing
+        previous = previous.get(key, missing) if isinstance(previous, dict) else missing
+    return current == previous
 
 
 def _cel_view(obj: Object | None) -> Object | None:

@@ -9,7 +9,10 @@ and apiextensions-apiserver pkg/apiserver/schema/cel/validation.go:
 - a failing rule is `field.Invalid(path, <schema type>, message)` ("spec.model: Invalid
   value: \"object\": is immutable"), or Forbidden/Required/Duplicate by the rule's `reason`;
   `fieldPath` moves the error to a child; the root's path prints as `<nil>`;
-- a rule that errors reports "<error> evaluating rule: <rule>".
+- a rule that errors reports "<error> evaluating rule: <rule>";
+- validation ratcheting (on by default since 1.30; KEP-4008,
+  https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation-ratcheting):
+  on update, a rule without oldSelf is not run on a value equal to the old one.
 Numbers follow the schema (a `number` field is a double even when written as 1).
 """
 
@@ -37,8 +40,19 @@ def _program(expression: str) -> Any:
     return _ENVIRONMENT.program(_ENVIRONMENT.compile(expression))
 
 
-def to_cel(value: Any, schema: Schema | None) -> Any:
-    """A JSON value as CEL sees it under `schema` (doubles for `number`, maps for objects)."""
+def to_cel(value: Any, schema: Schema | None, memo: dict[int, Any] | None = None) -> Any:
+    """A JSON value as CEL sees it under `schema` (doubles for `number`, maps for objects).
+
+    `memo` (by the value's id) spares converting a subtree again for a nested rule.
+    """
+    if memo is not None and isinstance(value, dict | list):
+        if id(value) not in memo:
+            memo[id(value)] = _to_cel(value, schema, memo)
+        return memo[id(value)]
+    return _to_cel(value, schema, memo)
+
+
+def _to_cel(value: Any, schema: Schema | None, memo: dict[int, Any] | None) -> Any:
     schema = schema or {}
     if value is None:
         return None
@@ -51,12 +65,12 @@ def to_cel(value: Any, schema: Schema | None) -> Any:
     if isinstance(value, str):
         return celtypes.StringType(value)
     if isinstance(value, list):
-        return celtypes.ListType([to_cel(item, schema.get("items")) for item in value])
+        return celtypes.ListType([to_cel(item, schema.get("items"), memo) for item in value])
     properties = schema.get("properties") or {}
     additional = schema.get("additionalProperties")
     return celtypes.MapType({
         celtypes.StringType(key): to_cel(
-            item, properties.get(key) or (additional if isinstance(additional, dict) else None))
+            item, properties.get(key) or (additional if isinstance(additional, dict) else None), memo)
         for key, item in value.items()
     })
 
@@ -64,7 +78,7 @@ def to_cel(value: Any, schema: Schema | None) -> Any:
 def validate(new: Any, old: Any, schema: Schema) -> list[FieldError]:
     """Every failing CEL rule in `new` (with `old` for transition rules; None on create)."""
     found: list[FieldError] = []
-    _walk(new, _MISSING if old is None else old, schema, "", found)
+    _walk(new, _MISSING if old is None else old, schema, "", found, {})
     return found
 
 
@@ -72,11 +86,12 @@ def _child(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _walk(value: Any, old: Any, schema: Schema, path: str, found: list[FieldError]) -> None:
+def _walk(value: Any, old: Any, schema: Schema, path: str, found: list[FieldError],
+          memo: dict[int, Any]) -> None:
     if value is None:
         return
     for rule in schema.get("x-kubernetes-validations") or ():
-        error = _check(rule, value, old, schema, path)
+        error = _check(rule, value, old, schema, path, memo)
         if error is not None:
             found.append(error)
     if isinstance(value, dict):
@@ -87,11 +102,11 @@ def _walk(value: Any, old: Any, schema: Schema, path: str, found: list[FieldErro
             if child_schema is None:
                 continue
             child_old = old.get(key, _MISSING) if isinstance(old, dict) else _MISSING
-            _walk(item, child_old, child_schema, _child(path, key), found)
+            _walk(item, child_old, child_schema, _child(path, key), found, memo)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         olds = _correlated_list_items(value, old, schema)
         for index, item in enumerate(value):
-            _walk(item, olds[index], schema["items"], f"{path}[{index}]", found)
+            _walk(item, olds[index], schema["items"], f"{path}[{index}]", found, memo)
 
 
 def _correlated_list_items(value: list[Any], old: Any, schema: Schema) -> list[Any]:
@@ -107,17 +122,21 @@ def _correlated_list_items(value: list[Any], old: Any, schema: Schema) -> list[A
     return [by_key.get(identity(item), _MISSING) for item in value]
 
 
-def _check(rule: dict[str, Any], value: Any, old: Any, schema: Schema, path: str) -> FieldError | None:
+def _check(rule: dict[str, Any], value: Any, old: Any, schema: Schema, path: str,
+           memo: dict[int, Any]) -> FieldError | None:
     expression = rule["rule"]
     is_transition = bool(_OLD_SELF.search(expression))
     if is_transition and old is _MISSING:
         return None  # transition rules need an old value (update only)
+    unchanged = old is not _MISSING and value == old
+    if unchanged and (not is_transition or expression.strip() == "self == oldSelf"):
+        return None  # ratcheted; or an equality that holds without evaluating it
     error_path = path
     if rule.get("fieldPath"):
         error_path = path + rule["fieldPath"] if path else rule["fieldPath"].lstrip(".")
     error_path = error_path or _ROOT_PATH
     schema_type = schema.get("type") or "object"
-    activation = {"self": to_cel(value, schema)}
+    activation = {"self": to_cel(value, schema, memo)}
     if is_transition:
         activation["oldSelf"] = to_cel(old, schema)
     try:
