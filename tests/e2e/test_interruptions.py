@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+
 import pytest
 
 from tests.operator.cluster import wait_for
@@ -56,3 +60,36 @@ def test_operator_restart_mid_training_loses_nothing(api, cluster, tiny_lm, chat
     assert api.raw_job("steady-train")["metadata"]["uid"] == job_uid  # not created twice
     assert status["attempts"] == 1
     assert status["result"]["adapterUri"] == "pvc://models/steady/adapter"
+
+
+def test_a_lost_rank_restarts_both_ranks_from_the_checkpoint(api, cluster, tiny_lm, chat_data):
+    """issue 11 section 6: with static rendezvous one dead rank stops the gang; the next
+    attempt's Job starts both ranks again, they resume from the checkpoint and finish."""
+    api.create(causal_lm_job("gang", tiny_lm, chat_data, max_steps=40,
+                             resources={"gpus": 0, "nodes": 2},
+                             checkpointing={"everySteps": 10, "keep": 2}))
+    wait_for(lambda: (api.status("FinetuneJob", "gang").get("checkpoint") or {}).get("step", 0)
+             >= 10, timeout=300, what="a checkpoint")
+    first = api.raw_job("gang-train")["metadata"]["uid"]
+    rank1 = next(p for p in api.core.list_namespaced_pod("team-a").items
+                 if p.metadata.labels.get("batch.kubernetes.io/job-completion-index") == "1"
+                 and p.metadata.owner_references[0].uid == first and p.status.phase == "Running")
+    pid = int(rank1.status.container_statuses[0].container_id.removeprefix("local://"))
+    os.killpg(pid, signal.SIGKILL)  # the rank's node is gone: all its processes die at once
+
+    status = api.wait_status("FinetuneJob", "gang", lambda s: s.get("phase") in (
+        "Succeeded", "Failed"), timeout=420)
+    assert status["phase"] == "Succeeded", status.get("failure")
+    assert status["attempts"] == 2
+    job = api.raw_job("gang-train")
+    assert job["metadata"]["uid"] != first
+    assert job["metadata"]["annotations"]["kubetune.io/attempt"] == "2"
+    logs = [log.read_text(errors="replace")
+            for log in (cluster.workdir / "pods" / "team-a").glob("gang-train-*/log")]
+    resumed = [text for text in logs if "resume: continuing from" in text]
+    assert resumed, "no rank of the second attempt resumed from the checkpoint"
+    step = int(re.search(r"resume: continuing from \S+ at step (\d+)", resumed[0]).group(1))
+    assert step >= 10
+    # Both ranks of the second attempt trained one model.
+    digests = dict(re.findall(r"weights: rank (\d) of 2 sha256 (\w+)", "".join(resumed + logs)))
+    assert set(digests) == {"0", "1"}

@@ -42,6 +42,19 @@ def test_after_a_suspension_the_checkpoint_step_is_the_truth():
     assert forward_only(RUNNING, {**back, "conditions": resumed})["progress"] == back["progress"]
 
 
+def test_after_a_kueue_preemption_or_gang_restart_the_checkpoint_step_is_the_truth():
+    """issue 11: neither shows as Suspended; the Running condition went False and True."""
+    running_again = [*RUNNING["conditions"], {
+        "type": "Running", "status": "True", "reason": "PodsRunning",
+        "lastTransitionTime": "2026-11-30T10:01:00Z"}]
+    back = {"progress": {"step": 40, "totalSteps": 100, "lastUpdateTime": "2026-11-30T10:01:05Z"}}
+    assert forward_only({**RUNNING, "conditions": running_again}, back) == back
+    still_running = [*RUNNING["conditions"], {
+        "type": "Running", "status": "True", "reason": "PodsRunning",
+        "lastTransitionTime": "2026-11-30T10:00:01Z"}]
+    assert forward_only({**RUNNING, "conditions": still_running}, back) == {}
+
+
 def test_counters_never_decrease_and_results_are_never_lost():
     patch = forward_only(RUNNING, {"attempts": 0, "gpuSeconds": 4.0})
     assert patch == {}

@@ -86,8 +86,16 @@ def rendezvous_host(body: dict[str, Any]) -> str:
     return f"{job}-0.{job}"
 
 
-def training_job(body: dict[str, Any], spec: FinetuneJobSpec, settings: Settings) -> dict:
-    """The batch/v1 Job that runs the trainer (Indexed, one pod per node, when nodes > 1)."""
+def training_job(body: dict[str, Any], spec: FinetuneJobSpec, settings: Settings,
+                 attempt: int = 1) -> dict:
+    """The batch/v1 Job that runs the trainer (Indexed, one pod per node, when nodes > 1).
+
+    Multi-node Jobs run one gang attempt each: with static rendezvous a replacement pod
+    cannot rejoin ranks that are still waiting on its dead predecessor, so the Job has
+    backoffLimit 0 and fails as soon as one rank fails; the operator then deletes it and
+    creates the next attempt's Job, whose ranks all resume from the last checkpoint
+    (`spec.backoffLimit` counts these gang restarts). `attempt` is stamped on the Job.
+    """
     name = train_job_name(body["metadata"]["name"])
     nodes = spec.resources.nodes
     queue = queue_of(spec, settings)
@@ -102,13 +110,13 @@ def training_job(body: dict[str, Any], spec: FinetuneJobSpec, settings: Settings
         job_name=name, subdomain=name if nodes > 1 else None,
     )
     job_spec: dict[str, Any] = {
-        "backoffLimit": spec.backoff_limit,
+        "backoffLimit": spec.backoff_limit if nodes == 1 else 0,
         "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
         # Kueue admits queued Jobs by unsuspending them; a user's suspend keeps them stopped.
         "suspend": spec.suspend or bool(queue),
         "completions": nodes,
         "parallelism": nodes,
-        "podFailurePolicy": _pod_failure_policy(),
+        "podFailurePolicy": _pod_failure_policy(gang=nodes > 1),
         "template": pod,
     }
     if nodes > 1:
@@ -116,10 +124,13 @@ def training_job(body: dict[str, Any], spec: FinetuneJobSpec, settings: Settings
     if spec.active_deadline_seconds:
         job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
     extra = {labels.QUEUE_NAME: queue} if queue else {}
+    metadata = _metadata(name, "FinetuneJob", body, "trainer", extra)
+    if nodes > 1:
+        metadata["annotations"] = {labels.ATTEMPT: str(attempt)}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _metadata(name, "FinetuneJob", body, "trainer", extra),
+        "metadata": metadata,
         "spec": job_spec,
     }
 
@@ -194,16 +205,22 @@ def eval_job_from_finetune(body: dict[str, Any], spec: FinetuneJobSpec,
     }
 
 
-def _pod_failure_policy() -> dict[str, Any]:
-    return {
-        "rules": [
-            # Bad input: the trainer said so with exit code 2; retrying cannot help.
-            {"action": "FailJob", "onExitCodes": {
-                "containerName": CONTAINER, "operator": "In", "values": [INVALID_INPUT_EXIT_CODE]}},
-            # Preemption and eviction are not the trainer's fault: retry without counting.
-            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
-        ]
-    }
+def _pod_failure_policy(gang: bool = False) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = [
+        # Bad input: the trainer said so with exit code 2; retrying cannot help.
+        {"action": "FailJob", "onExitCodes": {
+            "containerName": CONTAINER, "operator": "In", "values": [INVALID_INPUT_EXIT_CODE]}},
+    ]
+    if gang:
+        # One lost rank stops the whole gang at once (an evicted node too): the operator
+        # restarts every rank together in the next attempt's Job.
+        rules.append({"action": "FailJob", "onPodConditions": [
+            {"type": "DisruptionTarget", "status": "True"}]})
+    else:
+        # Preemption and eviction are not the trainer's fault: retry without counting.
+        rules.append({"action": "Ignore", "onPodConditions": [
+            {"type": "DisruptionTarget", "status": "True"}]})
+    return {"rules": rules}
 
 
 def _pod_template(*, kind: str, body: dict[str, Any], component: str, command: list[str],

@@ -24,7 +24,7 @@ def post_condition_events(body: dict[str, Any], old: list[dict[str, Any]] | None
         warning = (cond["status"] == "True" and _ANNOUNCED.get(cond["type"], False)) or (
             cond["status"] == "False" and cond["type"] in (c.VALIDATED, c.RESOURCES_FIT, c.PASSED)
             and cond["reason"] not in (c.IN_PROGRESS,))
-        if cond["status"] != "True" and not warning and cond["reason"] not in (c.RESUMED,):
+        if cond["status"] != "True" and not warning and cond["reason"] not in (c.RESUMED, c.RESTARTING):
             continue
         try:
             kopf.event(body, type="Warning" if warning else "Normal", reason=cond["reason"],

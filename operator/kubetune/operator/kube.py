@@ -251,6 +251,18 @@ class Kube:
         await self._request("PATCH", path_of("Workload", namespace, name),
                             {"spec": {"active": active}}, MERGE_PATCH, verb="patch")
 
+    @uses("batch", "jobs", "delete")
+    async def delete_job(self, namespace: str, name: str, uid: str) -> None:
+        """Delete this very Job (uid precondition) once its pods are gone (Foreground):
+        the next gang attempt's Job reuses the name and must not meet the old pods."""
+        try:
+            await self._request("DELETE", path_of("Job", namespace, name),
+                                {"propagationPolicy": "Foreground", "preconditions": {"uid": uid}},
+                                verb="delete")
+        except ApiError as error:
+            if error.status not in (404, 409):  # gone already, or a newer Job by that name
+                raise
+
     # --- reads ----------------------------------------------------------------------------
 
     @uses("batch", "jobs", "list")

@@ -11,6 +11,9 @@ QUEUE_NAME = "kueue.x-k8s.io/queue-name"
 JOB_NAME = "batch.kubernetes.io/job-name"
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 
+ATTEMPT = "kubetune.io/attempt"
+"""Annotation on a multi-node training Job: which gang attempt it runs (1, 2, ...)."""
+
 SKIP_FIT_CHECK = "kubetune.io/skip-fit-check"
 """Annotation: "true" creates the Job even when the planner says the model does not fit."""
 

@@ -12,8 +12,9 @@ would go backwards:
   (DoesNotFit, then annotated kubetune.io/skip-fit-check) or whose Job the API server
   refused (ChildRejected, then a changed spec);
 - within one job, `progress.step` never decreases, except after a suspension (a user's
-  spec.suspend or a Kueue preemption), from which the trainer resumes at its last
-  checkpoint: then an older step is the truth;
+  spec.suspend), a Kueue preemption or a multi-node gang restart, from each of which the
+  trainer resumes at its last checkpoint: then an older step is the truth (a Kueue
+  preemption or gang restart shows as the Running condition turning False and True again);
 - `attempts` and `gpuSeconds` never decrease;
 - results are never lost: the keys of a FinetuneJob's `result` and the names in an
   EvalJob's `results` only grow.
@@ -65,8 +66,12 @@ def _step_goes_back(current: dict[str, Any], patch: dict[str, Any]) -> bool:
 
 
 def _suspended_since(current: dict[str, Any], patch: dict[str, Any], since: str | None) -> bool:
-    """Whether the job was suspended (and so restarted from a checkpoint) after `since`."""
+    """Whether the job was suspended, preempted or gang-restarted (and so restarted from a
+    checkpoint) after `since`."""
     conditions = patch.get("conditions") or current.get("conditions") or []
+    running = next((c for c in conditions if c.get("type") == "Running"), None)
+    if running and since and (running.get("lastTransitionTime") or "") > since:
+        return True  # the pods stopped and started again since that progress report
     suspended = next((c for c in conditions if c.get("type") == "Suspended"), None)
     if suspended is None or suspended.get("reason") == "NotSuspended":
         return False

@@ -8,15 +8,19 @@ running, succeeded or failed, and why, classifying failures into the reasons use
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from . import conditions as c
-from .labels import COMPLETION_INDEX
+from .labels import ATTEMPT, COMPLETION_INDEX
 
 ABSENT, QUEUED, SUSPENDING, SUSPENDED, STARTING, RUNNING, SUCCEEDED, FAILED = (
     "Absent", "Queued", "Suspending", "Suspended", "Starting", "Running", "Succeeded", "Failed")
+RESTARTING = c.RESTARTING
+"""A multi-node gang attempt failed; all ranks start again together from the checkpoint."""
+FINAL_REASONS = (c.INVALID_DATASET, c.MODEL_NOT_FOUND, c.DEADLINE_EXCEEDED)
+"""Failures that another attempt cannot cure: never a gang restart."""
 
 HINTS = {
     c.OOM_KILLED: "lower batchSize or maxSeqLength, enable gradientCheckpointing, or use "
@@ -78,6 +82,9 @@ def observe_run(job: dict[str, Any] | None, pods: list[dict[str, Any]],
     # Pods stopped by a suspend or a preemption (deleted, disrupted, or saying so in their
     # termination message) were not failed attempts: the next pod resumes their run.
     attempts = sum(1 for p in rank0 if not _interrupted(p))
+    if ATTEMPT in ((job.get("metadata") or {}).get("annotations") or {}):
+        # A gang Job runs one attempt: count it once it started.
+        attempts = job_attempt(job) - (0 if (rank0 or status.get("startTime")) else 1)
     seconds = sum(_pod_seconds(p, now) for p in pods)
     newest = _newest(rank0)
     summary = _termination_summary(newest)
@@ -116,6 +123,37 @@ def observe_run(job: dict[str, Any] | None, pods: list[dict[str, Any]],
         return RunObservation(RUNNING, c.PODS_RUNNING, "", progress_ip=pod_ip(running[-1]),
                               **common)
     return RunObservation(STARTING, c.PODS_STARTING, "waiting for the pods to start", **common)
+
+
+def job_attempt(job: dict[str, Any]) -> int:
+    """The gang attempt a multi-node Job runs (1 when not stamped)."""
+    text = ((job.get("metadata") or {}).get("annotations") or {}).get(ATTEMPT, "1")
+    return int(text) if str(text).isdigit() and int(text) > 0 else 1
+
+
+def gang_verdict(run: RunObservation, job: dict[str, Any], backoff_limit: int,
+                 nodes: int) -> RunObservation:
+    """What a failed multi-node Job means: RESTARTING while `backoff_limit` gang restarts are
+    left (every rank starts again from the last checkpoint), else the final failure. Any
+    other observation is returned as it is."""
+    if nodes < 2 or run.state != FAILED or run.reason in FINAL_REASONS:
+        return run
+    attempt = job_attempt(job)
+    if attempt <= backoff_limit:
+        return replace(run, state=RESTARTING, reason=RESTARTING, message=(
+            f"gang attempt {attempt} failed ({run.reason}: {run.message[:500]}); restarting "
+            f"all {nodes} ranks together from the last checkpoint as attempt {attempt + 1} "
+            f"(backoffLimit {backoff_limit})"), completion_time=None)
+    return replace(run, reason=c.BACKOFF_LIMIT_EXCEEDED, message=(
+        f"all {attempt} gang attempts failed (backoffLimit {backoff_limit}); the last: "
+        f"{run.reason}: {run.message[:1000]}"))
+
+
+def restarting(job_name: str, attempt: int, nodes: int) -> RunObservation:
+    """Between two gang attempts: the failed Job is being removed with its pods."""
+    return RunObservation(RESTARTING, RESTARTING, (
+        f"stopping the pods of the failed attempt ({job_name}); then all {nodes} ranks start "
+        f"again together from the last checkpoint as attempt {attempt}"), attempts=attempt - 1)
 
 
 def job_finished(job: dict[str, Any]) -> bool:

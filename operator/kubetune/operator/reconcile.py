@@ -176,9 +176,15 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
     if blocked and (body["metadata"].get("annotations") or {}).get(SKIP_FIT_CHECK) == "true":
         blocked = False
         fit = replace(fit, message=f"{fit.message} (running anyway: {SKIP_FIT_CHECK})")
-    if job is None and not blocked:
+    nodes = spec.resources.nodes
+    # Between two gang attempts (multi-node): the status says so, and counts the attempts.
+    restarting = nodes > 1 and (c.find(old.get("conditions"), c.RUNNING) or {}).get(
+        "reason") == c.RESTARTING
+    next_attempt = (old.get("attempts") or 0) + 1 if restarting else 1
+    pods = state.pods_of(namespace, job_name)
+    if job is None and not blocked and not (restarting and _any_running(pods)):
         try:
-            job = await _create_training(state, body, spec)
+            job = await _create_training(state, body, spec, next_attempt)
         except ChildRejected as rejection:
             return await _report_rejection(state, "FinetuneJob", visit, rejection)
         if key not in state.finetunejobs:
@@ -187,8 +193,13 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
     again = None
     if job is not None:
         job, again = await _sync_suspend(state, spec, job, queue)
-    run = o.observe_run(job, state.pods_of(namespace, job_name), queue=queue,
-                        suspend_requested=spec.suspend)
+    if restarting and (job is None or job["metadata"].get("deletionTimestamp")):
+        # The failed attempt's Job and pods are going; the next starts when they are gone.
+        run = o.restarting(job_name, next_attempt, nodes)
+    else:
+        run = o.observe_run(job, _pods_of_job(pods, job), queue=queue,
+                            suspend_requested=spec.suspend)
+        run = o.gang_verdict(run, job, spec.backoff_limit, nodes) if job else run
     eval_name = old.get("evalJobName")  # created once; not re-created if a user deletes it
     if run.state == o.SUCCEEDED and spec.evaluation and not eval_name:
         eval_name = await _create_evaluation(state, body, spec)
@@ -198,11 +209,29 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
         gpus_per_pod=spec.resources.gpus, now=now, job_name=job_name)
     _record_outcome(state, "FinetuneJob", namespace, old, status)
     await write_status(state, "FinetuneJob", body, old, status)
+    if run.state == o.RESTARTING and job is not None and not job["metadata"].get(
+            "deletionTimestamp"):
+        # Status first: it carries the attempt count across the gap with no Job at all.
+        await state.kube.delete_job(namespace, job_name, job["metadata"].get("uid", ""))
     return again
 
 
+def _any_running(pods: list[dict[str, Any]]) -> bool:
+    return any((p.get("status") or {}).get("phase") not in ("Succeeded", "Failed") for p in pods)
+
+
+def _pods_of_job(pods: list[dict[str, Any]], job: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The pods this very Job owns: a gang attempt's Job reuses the name of the one before,
+    whose pods may still be listed while the garbage collector removes them."""
+    if job is None:
+        return pods
+    uid = job["metadata"].get("uid")
+    return [p for p in pods if not (p["metadata"].get("ownerReferences")) or any(
+        ref.get("uid") == uid for ref in p["metadata"]["ownerReferences"])]
+
+
 async def _create_training(state: OperatorState, body: dict[str, Any],
-                           spec: FinetuneJobSpec) -> dict[str, Any] | None:
+                           spec: FinetuneJobSpec, attempt: int = 1) -> dict[str, Any] | None:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if not await _still_exists(state, "FinetuneJob", body):
         return None
@@ -211,7 +240,7 @@ async def _create_training(state: OperatorState, body: dict[str, Any],
     if spec.resources.nodes > 1:
         await _create_child(state, builders.headless_service(body))
     return await _create_job(state, "FinetuneJob", body,
-                             builders.training_job(body, spec, state.settings))
+                             builders.training_job(body, spec, state.settings, attempt))
 
 
 async def _create_job(state: OperatorState, kind: str, body: dict[str, Any],

@@ -17,6 +17,7 @@ from . import observe as o
 PHASE_OF_STATE = {
     o.ABSENT: "Pending", o.QUEUED: "Queued", o.STARTING: "Pending", o.RUNNING: "Running",
     o.SUSPENDING: "Running", o.SUSPENDED: "Suspended", o.SUCCEEDED: "Succeeded",
+    o.RESTARTING: "Pending",
     o.FAILED: "Failed",
 }
 
