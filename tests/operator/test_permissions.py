@@ -2,11 +2,12 @@
 Helm chart, whose test compares its rules with the same list)."""
 
 from kubetune.operator.kube import permissions_used
-from kubetune.operator.rbac import PERMISSIONS
+from kubetune.operator.rbac import PERMISSIONS, WEBHOOK_PERMISSIONS
 
 
 def test_every_kube_call_has_a_permission():
-    granted = {(p.api_group, p.resource, verb) for p in PERMISSIONS for verb in p.verbs}
+    granted = {(p.api_group, p.resource, verb) for p in (*PERMISSIONS, *WEBHOOK_PERMISSIONS)
+               for verb in p.verbs}
     used = permissions_used()
     assert used, "the Kube methods declare no permissions"
     assert used <= granted, f"calls without RBAC: {sorted(used - granted)}"

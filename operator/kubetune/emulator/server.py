@@ -23,7 +23,7 @@ import attrs
 from kmock import KubernetesEmulator, Request, Response, resource
 from typing_extensions import override
 
-from kubetune.emulator import admission_policies, discovery, errors, openapi
+from kubetune.emulator import admission_policies, discovery, errors, openapi, sar
 from kubetune.emulator.crds import read_crd_documents
 from kubetune.emulator.faults import Fault, FaultInjector, FaultSpec, serve_with_faults
 from kubetune.emulator.field_validation import CREATE, UPDATE, FieldValidation, decode_json, warning_header
@@ -62,6 +62,8 @@ class ApiServerEmulator(KubernetesEmulator):
     bookmark_interval: float = 60.0
     # Fault injection (faults.py); None: a well-behaved server.
     faults: FaultInjector | None = None
+    # Who may do what, for SubjectAccessReviews (sar.py); default: allow all (AlwaysAllow).
+    access_decider: sar.Decide = sar.always_allow
     store: ObjectStore = attrs.field(init=False)
     registry: ResourceRegistry = attrs.field(init=False)
     operations: ApiOperations = attrs.field(init=False)
@@ -74,7 +76,7 @@ class ApiServerEmulator(KubernetesEmulator):
         self.operations = ApiOperations(self.store, self.registry)
         self.garbage_collector = GarbageCollector(self.store, self.operations, self.gc_delay_seconds)
         for resource_type in (*BUILTIN_RESOURCES, admission_policies.POLICIES,
-                              admission_policies.BINDINGS):
+                              admission_policies.BINDINGS, sar.SUBJECT_ACCESS_REVIEWS):
             self.registry.register(resource_type)
         for namespace in INITIAL_NAMESPACES:
             self.operations.ensure_namespace(namespace)
@@ -187,6 +189,10 @@ class ApiServerEmulator(KubernetesEmulator):
         query = raw_request.query
         method = raw_request.method
         ops = self.operations
+        if rtype is sar.SUBJECT_ACCESS_REVIEWS:  # create-only, never stored
+            if method != "POST" or path.name is not None:
+                raise errors.method_not_allowed()
+            return _json_response(sar.review(await _read_json(raw_request), self.access_decider), 201)
 
         if method == "GET" and (path.legacy_watch or query.get("watch") in ("true", "1")):
             matches = self._predicate(rtype, path, query)

@@ -46,6 +46,7 @@ _COLLECTIONS = {  # kind -> (API prefix, plural)
 }
 
 
+SUBJECT_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 USER_AGENT = "kubetune-operator"
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 StatusGuard = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -315,6 +316,19 @@ class Kube:
                 return False
             raise
         return meta.get("uid") == uid and not meta.get("deletionTimestamp")
+
+
+    # --- access reviews (the admission webhook) ---------------------------------------------
+
+    @uses("authorization.k8s.io", "subjectaccessreviews", "create")
+    async def review_access(self, review: dict[str, Any]) -> bool:
+        """Create a SubjectAccessReview (admission/review.py builds it); whether it is allowed.
+
+        The answer is in the reply's status; a review is never stored, so a lost reply is
+        simply asked again."""
+        reply = await self._request("POST", SUBJECT_ACCESS_REVIEWS, review, verb="create")
+        status = reply.get("status") or {}
+        return bool(status.get("allowed")) and not status.get("denied")
 
 
 def _message(text: str) -> str:

@@ -41,3 +41,9 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("kopf.dev", "kopfpeerings", (*WATCH, "patch")),
     Permission("kopf.dev", "clusterkopfpeerings", (*WATCH, "patch")),
 )
+
+WEBHOOK_PERMISSIONS: tuple[Permission, ...] = (
+    # The admission webhook (chart value webhook.enabled) asks whether a job's requester may
+    # get what the job names; cluster-scoped, granted only when the webhook is on.
+    Permission("authorization.k8s.io", "subjectaccessreviews", ("create",)),
+)

@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 from .handlers import registry
 from .metrics import Metrics
 from .settings import Settings
+from .webhooks import webhook_server, with_webhooks
 
 
 async def run_operator(settings: Settings, *, memo: dict | None = None,
@@ -29,8 +30,13 @@ async def run_operator(settings: Settings, *, memo: dict | None = None,
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=metrics.registry)
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    handlers = registry
+    if settings.webhook_port:
+        kopf_settings = kopf_settings or kopf.OperatorSettings()
+        kopf_settings.admission.server = webhook_server(settings)
+        handlers = with_webhooks(registry)
     await kopf.operator(
-        registry=registry,
+        registry=handlers,
         clusterwide=not settings.watch_namespaces,
         namespaces=list(settings.watch_namespaces),
         standalone=not settings.peering_name,

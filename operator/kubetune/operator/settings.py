@@ -70,6 +70,16 @@ class Settings:
     """KUBETUNE_ALLOWED_NODE_SELECTOR_KEYS: node label keys a job's nodeSelector may use;
     `*`: any."""
 
+    webhook_port: int = 0
+    """KUBETUNE_WEBHOOK_PORT: port of the operator's validating admission webhook (HTTPS);
+    0: no webhook (the chart's ValidatingAdmissionPolicy does the same checks)."""
+    webhook_cert_dir: str = ""
+    """KUBETUNE_WEBHOOK_CERT_DIR: folder with the webhook's tls.crt and tls.key; empty: plain
+    HTTP (local clusters and tests only)."""
+    operator_user: str = ""
+    """KUBETUNE_OPERATOR_USER: the operator's own username (system:serviceaccount:NS:NAME),
+    exempt from the webhook's checks: it creates the EvalJobs of checked FinetuneJobs."""
+
     @property
     def placement_policy(self) -> PlacementPolicy:
         """What jobs may set beyond the defaults; the chart's admission policy inlines the same."""
@@ -152,4 +162,7 @@ _PARSERS = {
     "allowed_priority_classes": _csv,
     "allowed_toleration_keys": _csv,
     "allowed_node_selector_keys": _csv,
+    "webhook_port": _port,
+    "webhook_cert_dir": str,
+    "operator_user": str,
 }

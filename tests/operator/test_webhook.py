@@ -1,0 +1,100 @@
+"""The operator's validating webhook, served by kopf, asked as kube-apiserver asks it: an
+AdmissionReview (admission.k8s.io/v1) over HTTP; it asks the API server (the emulator, whose
+authorizer here is a table) with SubjectAccessReviews for the requester in `userInfo`."""
+
+from __future__ import annotations
+
+import copy
+import socket
+from dataclasses import replace
+
+import pytest
+import requests
+from kubetune.admission.rules import RULES
+from kubetune.operator.webhooks import handler_id
+
+from ..admission.objects import naming
+from .cluster import wait_for
+from .conftest import OperatorControl
+
+OPERATOR_USER = "system:serviceaccount:kubetune-system:kubetune"
+SECRET_RULE = next(r for r in RULES if r.kind == "FinetuneJob" and r.field == "spec.model.secretRef")
+PVC_RULE = next(r for r in RULES if r.kind == "EvalJob" and r.field == "spec.output.uri")
+REF_RULE = next(r for r in RULES if r.field == "spec.model.finetuneJobRef")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def webhook(cluster, operator_settings, kubeconfig, api):
+    grants = {("alice", "get", "secrets", "hf-token"), ("alice", "get", "persistentvolumeclaims",
+                                                        "reports"),
+              ("alice", "get", "finetunejobs", "router")}
+    cluster.call(lambda emulator: setattr(
+        emulator, "access_decider",
+        lambda subject, check: (subject.name, check.verb, check.resource, check.name) in grants))
+    port = _free_port()
+    settings = replace(operator_settings, webhook_port=port, operator_user=OPERATOR_USER)
+    control = OperatorControl(settings, kubeconfig, None).start()
+    wait_for(lambda: _listening(port), what="the webhook server")  # after kopf's resource scan
+    yield f"http://127.0.0.1:{port}"
+    control.stop()
+
+
+def ask(url: str, obj: dict, user: str, operation: str = "CREATE", old: dict | None = None):
+    plural = {"FinetuneJob": "finetunejobs", "EvalJob": "evaljobs"}[obj["kind"]]
+    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+        "kind": {"group": "kubetune.io", "version": "v1alpha1", "kind": obj["kind"]},
+        "resource": {"group": "kubetune.io", "version": "v1alpha1", "resource": plural},
+        "requestKind": {"group": "kubetune.io", "version": "v1alpha1", "kind": obj["kind"]},
+        "requestResource": {"group": "kubetune.io", "version": "v1alpha1", "resource": plural},
+        "name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"],
+        "operation": operation, "userInfo": {"username": user, "groups": ["system:authenticated"]},
+        "object": obj, "oldObject": old, "dryRun": False, "options": None}}
+    reply = requests.post(f"{url}/{handler_id(plural)}", json=review, timeout=10)
+    assert reply.status_code == 200, reply.text
+    response = reply.json()["response"]
+    assert response["uid"] == review["request"]["uid"]
+    return response
+
+
+@pytest.mark.parametrize(("rule", "name"), [(SECRET_RULE, "hf-token"), (PVC_RULE, "reports"),
+                                            (REF_RULE, "router")],
+                         ids=lambda v: getattr(v, "field", v))
+def test_a_user_without_the_right_is_refused_and_one_with_it_allowed(webhook, rule, name):
+    obj = naming(rule, name)
+    refused = ask(webhook, obj, "bob")
+    assert refused["allowed"] is False
+    assert refused["status"]["code"] == 403 and refused["status"]["message"] == rule.message
+    assert ask(webhook, obj, "alice")["allowed"] is True
+
+
+def test_an_identity_in_the_object_changes_nothing(webhook):
+    obj = naming(SECRET_RULE, "hf-token")
+    obj["metadata"]["annotations"] = {"kubetune.io/created-by": "alice"}
+    assert ask(webhook, obj, "bob")["allowed"] is False
+
+
+def test_an_update_that_keeps_the_field_is_allowed_and_the_operator_is_exempt(webhook):
+    old = naming(SECRET_RULE, "hf-token")
+    new = copy.deepcopy(old)
+    new["spec"]["suspend"] = True
+    assert ask(webhook, new, "bob", "UPDATE", old)["allowed"] is True
+    assert ask(webhook, naming(SECRET_RULE, "db-password"), OPERATOR_USER)["allowed"] is True
+
+
+def test_an_image_beyond_the_allowlist_is_refused(webhook):
+    obj = naming(SECRET_RULE, "hf-token")
+    obj["spec"]["image"] = "docker.io/someone/miner:latest"
+    refused = ask(webhook, obj, "alice")
+    assert refused["allowed"] is False and "spec.image: not permitted" in refused["status"]["message"]
