@@ -34,6 +34,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "monitoring": MONITORING,
     "crds-off": {"crds": {"enabled": False}},
     "admission-policy-off": {"admissionPolicy": {"enabled": False}},
+    "webhook": {"webhook": {"enabled": True}, "admissionPolicy": {"enabled": False}},
+    "webhook-namespaced": {"webhook": {"enabled": True}, "watchNamespaces": ["team-a"]},
     "platform-defaults": {
         "trainer": {
             "image": "registry.example.com/kubetune/trainer:0.1.0",

@@ -23,7 +23,9 @@ def test_every_setting_is_set_by_the_chart():
 
 def test_default_values_give_the_operators_default_settings():
     settings = Settings.from_env(render().env())
-    assert settings == dataclasses.replace(Settings(), trainer_image="ghcr.io/kubetune/trainer:0.1.0")
+    assert settings == dataclasses.replace(
+        Settings(), trainer_image="ghcr.io/kubetune/trainer:0.1.0",
+        operator_user="system:serviceaccount:kubetune-system:kubetune")
 
 
 def test_platform_defaults_reach_the_operator():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from kubetune.operator.rbac import PERMISSIONS
+from kubetune.operator.rbac import PERMISSIONS, WEBHOOK_PERMISSIONS
 
 from .chart import NAMESPACE, VARIANTS, render
 
@@ -42,12 +42,12 @@ def assert_no_wildcards(rules: list[dict]) -> None:
 @pytest.mark.parametrize("variant", CLUSTER_WIDE_VARIANTS)
 def test_cluster_role_grants_exactly_the_operators_permissions(variant):
     rendered = render(VARIANTS[variant])
-    role = rendered.one("ClusterRole")
+    role = _main(rendered.of_kind("ClusterRole"))
     assert_no_wildcards(role["rules"])
     assert granted(role["rules"]) == needed()
     assert not rendered.of_kind("Role") and not rendered.of_kind("RoleBinding")
 
-    binding = rendered.one("ClusterRoleBinding")
+    binding = _main(rendered.of_kind("ClusterRoleBinding"))
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                                   "name": role["metadata"]["name"]}
     account = rendered.one("ServiceAccount")["metadata"]
@@ -59,7 +59,8 @@ def test_cluster_role_grants_exactly_the_operators_permissions(variant):
 def test_watched_namespaces_get_roles_and_nothing_is_cluster_wide(variant):
     values = VARIANTS[variant]
     rendered = render(values)
-    assert not rendered.of_kind("ClusterRole") and not rendered.of_kind("ClusterRoleBinding")
+    assert not _main(rendered.of_kind("ClusterRole"), optional=True)
+    assert not _main(rendered.of_kind("ClusterRoleBinding"), optional=True)
     roles = {r["metadata"]["namespace"]: r for r in rendered.of_kind("Role")}
     bindings = {b["metadata"]["namespace"]: b for b in rendered.of_kind("RoleBinding")}
     assert roles.keys() == bindings.keys() == set(values["watchNamespaces"])
@@ -72,6 +73,35 @@ def test_watched_namespaces_get_roles_and_nothing_is_cluster_wide(variant):
         assert binding["roleRef"]["name"] == role["metadata"]["name"]
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account,
                                         "namespace": NAMESPACE}]
+
+
+def _main(objects: list[dict], optional: bool = False) -> dict | None:
+    """The operator's (Cluster)Role or binding, not the webhook's."""
+    main = [o for o in objects if not o["metadata"]["name"].endswith("-webhook")]
+    if optional and not main:
+        return None
+    (found,) = main
+    return found
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_subject_access_reviews_are_granted_only_with_the_webhook(variant):
+    """SubjectAccessReviews are cluster-scoped: a ClusterRole of their own, even when the
+    operator otherwise has only Roles in watched namespaces."""
+    rendered = render(VARIANTS[variant])
+    webhook_roles = [r for r in rendered.of_kind("ClusterRole")
+                     if r["metadata"]["name"].endswith("-webhook")]
+    if not VARIANTS[variant].get("webhook", {}).get("enabled"):
+        assert not webhook_roles and not rendered.of_kind("ValidatingWebhookConfiguration")
+        return
+    (role,) = webhook_roles
+    assert granted(role["rules"]) == {(p.api_group, p.resource): set(p.verbs)
+                                      for p in WEBHOOK_PERMISSIONS}
+    (binding,) = [b for b in rendered.of_kind("ClusterRoleBinding")
+                  if b["metadata"]["name"] == role["metadata"]["name"]]
+    account = rendered.one("ServiceAccount")["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account,
+                                    "namespace": NAMESPACE}]
 
 
 def test_the_cluster_scoped_list_names_real_permissions():

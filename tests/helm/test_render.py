@@ -18,7 +18,7 @@ KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 CUSTOM_API_GROUPS = ("monitoring.coreos.com/", "kopf.dev/")
 CLUSTER_SCOPED_KINDS = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
                         "ClusterKopfPeering", "ValidatingAdmissionPolicy",
-                        "ValidatingAdmissionPolicyBinding"}
+                        "ValidatingAdmissionPolicyBinding", "ValidatingWebhookConfiguration"}
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)

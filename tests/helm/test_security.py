@@ -27,8 +27,12 @@ def test_operator_pod_meets_the_restricted_pod_security_standard(variant):
         assert context.get("runAsUser", 1000) != 0
         assert context.get("seccompProfile", {"type": "RuntimeDefault"})["type"] == "RuntimeDefault"
         assert all("hostPort" not in port for port in container.get("ports", []))
-        # The root filesystem is read-only: whatever writes must have a volume.
-        assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
+        # The root filesystem is read-only: whatever writes must have a volume; the only other
+        # mount is the webhook's certificate, read-only.
+        assert {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")} == {
+            "/tmp"}
+        assert {m["mountPath"] for m in container["volumeMounts"] if m.get("readOnly")} <= {
+            "/etc/kubetune/webhook"}
 
 
 def test_only_the_operator_pod_mounts_an_api_token():
