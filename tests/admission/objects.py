@@ -31,6 +31,7 @@ EVAL_JOB: dict[str, Any] = {
     "spec": {
         "model": {"uri": "s3://models/out/", "task": "sequence-classification"},
         "baseline": {"uri": "s3://models/base/"},
+        "baselineTraining": {"uri": "s3://data/train.jsonl"},
         "dataset": {"uri": "s3://data/test.jsonl"},
         "resources": {"gpus": 0},
         "output": {"uri": "s3://reports/router/"},

@@ -81,6 +81,8 @@ RULES: tuple[AccessRule, ...] = (
     _pvc(EVAL, "spec.baseline.uri"),
     _secret(EVAL, "spec.dataset.secretRef"),
     _pvc(EVAL, "spec.dataset.uri"),
+    _secret(EVAL, "spec.baselineTraining.secretRef"),
+    _pvc(EVAL, "spec.baselineTraining.uri"),
     _secret(EVAL, "spec.output.secretRef"),
     _pvc(EVAL, "spec.output.uri"),
 )
