@@ -28,14 +28,15 @@ def operator_settings(progress_server) -> Settings:
                     rejected_retry_seconds=2.0)
 
 
-def _deny_jobs(api: ClusterApi, message: str, reason: str | None = None) -> None:
+def _deny_jobs(api: ClusterApi, message: str, reason: str | None = None,
+               group: str = "batch", resource: str = "jobs") -> None:
     validation = {"expression": "false", "message": message, **({"reason": reason} if reason else {})}
     api.custom.create_cluster_custom_object(*POLICIES, {
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": "no-training"},
         "spec": {"validations": [validation], "matchConstraints": {"resourceRules": [{
-            "apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE"],
-            "resources": ["jobs"]}]}}})
+            "apiGroups": [group], "apiVersions": ["*"], "operations": ["CREATE"],
+            "resources": [resource]}]}}})
     api.custom.create_cluster_custom_object(*BINDINGS, {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": "no-training"},
@@ -103,3 +104,25 @@ def test_credentials_in_a_server_message_never_reach_status_or_events(api, opera
     text = repr(status) + repr(events)
     assert "is not allowed" in text
     assert "wJalrXUtnFEMIsecret" not in text and "abc123xyz" not in text
+
+
+def test_a_refused_evaluation_is_a_warning_and_not_retried(api, operator, counting_kube):
+    """The training succeeded; the EvalJob it creates is refused: the FinetuneJob stays
+    Succeeded, a Warning Event says why, and the refusal is not retried in a loop."""
+    _deny_jobs(api, "evaluations run in the eval namespace only", group="kubetune.io",
+               resource="evaljobs")
+    doc = copy.deepcopy(FINETUNE_JOB)
+    doc["spec"]["evaluation"] = {"dataset": {"uri": "pvc://data/feedback/test.jsonl"}}
+    api.create(doc)
+    wait_for(lambda: api.raw_job("router-train"))
+    pod = api.start_pod("router-train")
+    api.end_pod(pod, exit_code=0, message={"phase": "Succeeded", "result": {
+        "adapterUri": "pvc://models/router/adapter"}})
+    api.finish_job("router-train")
+    events = wait_for(lambda: [e for e in api.events("router") if e["reason"] == "ChildRejected"])
+    assert events[0]["type"] == "Warning"
+    assert "evaluations run in the eval namespace only" in events[0]["message"]
+    status = api.wait_status("FinetuneJob", "router", lambda s: s.get("phase") == "Succeeded")
+    assert not status.get("evalJobName")
+    time.sleep(1.0)
+    assert counting_kube.sent[("POST", f"/apis/kubetune.io/v1alpha1/namespaces/{NAMESPACE}/evaljobs")] == 1

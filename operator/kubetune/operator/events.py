@@ -31,3 +31,11 @@ def post_condition_events(body: dict[str, Any], old: list[dict[str, Any]] | None
                        message=message)
         except Exception:  # Events are best effort; status is the source of truth.
             log.debug("could not post an event for %s", cond, exc_info=True)
+
+
+def post_warning(body: dict[str, Any], reason: str, message: str) -> None:
+    """A Warning Event about something status has no field for (best effort)."""
+    try:
+        kopf.event(body, type="Warning", reason=reason, message=message[:1024])
+    except Exception:
+        log.debug("could not post an event %s: %s", reason, message, exc_info=True)

@@ -24,12 +24,19 @@ from ..validation import validate_document
 from . import builders
 from . import conditions as c
 from . import observe as o
-from .events import post_condition_events
+from .events import post_condition_events, post_warning
 from .kube import ApiError
 from .labels import SKIP_FIT_CHECK
 from .monotonic import forward_only
 from .state import Key, OperatorState
-from .status import eval_status, finetune_status, invalid_status, rejected_status
+from .status import (
+    REJECTED_FAILS,
+    eval_status,
+    finetune_status,
+    invalid_status,
+    redact,
+    rejected_status,
+)
 
 REJECTION_CODES = (400, 403, 404, 422)
 """Answers to a child create that retrying at once cannot change (see `rejected_status`)."""
@@ -202,7 +209,10 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
         run = o.gang_verdict(run, job, spec.backoff_limit, nodes) if job else run
     eval_name = old.get("evalJobName")  # created once; not re-created if a user deletes it
     if run.state == o.SUCCEEDED and spec.evaluation and not eval_name:
-        eval_name = await _create_evaluation(state, body, spec)
+        try:
+            eval_name = await _create_evaluation(state, body, spec, generation)
+        except ChildRejected as rejection:
+            again = _evaluation_rejected(state, body, generation, rejection)
     status = finetune_status(
         generation=generation, old=old, fit=fit, blocked=blocked, run=run,
         suspend_requested=spec.suspend, eval_job_name=eval_name,
@@ -311,10 +321,35 @@ async def _sync_suspend(state: OperatorState, spec: FinetuneJobSpec, job: dict[s
 
 
 async def _create_evaluation(state: OperatorState, body: dict[str, Any],
-                             spec: FinetuneJobSpec) -> str:
+                             spec: FinetuneJobSpec, generation: int | None) -> str | None:
+    """Create the EvalJob of spec.evaluation; None while an earlier refusal holds."""
+    key = (EVALUATION_OF, body["metadata"]["namespace"], body["metadata"]["name"])
+    rejected = state.rejected.get(key)
+    if rejected and rejected[0] == generation and time.monotonic() < rejected[1]:
+        return None
     eval_job = builders.eval_job_from_finetune(body, spec, spec.evaluation)
-    await state.kube.create(eval_job)
+    await _create_child(state, eval_job)
+    state.rejected.pop(key, None)
     return eval_job["metadata"]["name"]
+
+
+EVALUATION_OF = "FinetuneJob.evaluation"
+"""`state.rejected` key kind for the EvalJob a FinetuneJob creates."""
+
+
+def _evaluation_rejected(state: OperatorState, body: dict[str, Any], generation: int | None,
+                         rejection: ChildRejected) -> float | None:
+    """The training succeeded, so the FinetuneJob keeps its phase; a Warning Event says why
+    the evaluation is missing. 400/422 are not retried for this spec, 403/404 slowly."""
+    meta = body["metadata"]
+    delay = state.settings.rejected_retry_seconds
+    message = redact(f"the API server refused to create {rejection.child} "
+                     f"(HTTP {rejection.code}): {rejection.message}")
+    post_warning(body, c.FORBIDDEN if rejection.code == 403 else c.CHILD_REJECTED, message)
+    forever = rejection.code in REJECTED_FAILS
+    state.rejected[(EVALUATION_OF, meta["namespace"], meta["name"])] = (
+        generation, float("inf") if forever else time.monotonic() + delay)
+    return None if forever else delay
 
 
 def _observe_start_latency(state: OperatorState, kind: str, body: dict[str, Any]) -> None:

@@ -65,3 +65,4 @@ class OperatorState:
         self.written.pop((kind, *key), None)
         self.retries.pop((kind, *key), None)
         self.rejected.pop((kind, *key), None)
+        self.rejected.pop((f"{kind}.evaluation", *key), None)
