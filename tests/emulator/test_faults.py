@@ -226,3 +226,23 @@ def test_agents_limit_faults_to_the_named_clients_and_latency_is_bounded() -> No
     assert all(0 <= f.delay <= 0.04 for f in faults_seen if f)
     assert len({f.delay for f in faults_seen if f}) > 1
     assert injector.requests == {"kubectl": 1, "kopf": 50}
+
+
+def test_bookmarks_due_while_changes_wait_never_stall_the_stream(
+        cluster: EmulatorThread, http: RawApi) -> None:
+    """With a bookmark always due, waiting changes are still sent at once, not at the
+    stream's timeout (a read timeout of 10 s on a 60 s watch catches a stall)."""
+    faults(cluster, "bookmarks=0.001")
+    response = http.session.get(http.base_url + CONFIGMAPS, stream=True, timeout=(5, 10), params={
+        "watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": "60"})
+    thread = threading.Thread(target=lambda: [
+        http.post(CONFIGMAPS, {"metadata": {"name": f"s-{i}"}}) for i in range(100)])
+    thread.start()
+    added = 0
+    for line in response.iter_lines():
+        added += json.loads(line)["type"] == "ADDED"
+        if added == 100:
+            break
+    response.close()
+    thread.join()
+    assert added == 100

@@ -10,9 +10,10 @@ requests per job stay bounded (no hot loop through errors).
 from __future__ import annotations
 
 import copy
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import pytest
+from kubetune.emulator.faults import FaultSpec
 from kubetune.operator.monotonic import regressions
 from kubetune.operator.status import Fit
 
@@ -64,6 +65,18 @@ def _run_jobs(api, progress_server, names: list[str], evaluation: bool = False) 
     if evaluation:  # each EvalJob, once created, starts its own evaluation Job
         for name in names:
             wait_for(lambda n=name: api.raw_job(f"{n}-eval-eval"), 60, f"the eval Job of {name}")
+
+
+def _relisted(cluster) -> bool:
+    """kopf listed each resource once at start and once after each 410 on its watch."""
+    calls = cluster.call(lambda e: dict(e.faults.calls))
+    gone = Counter({res: n for (agent, verb, res, kind), n in calls.items()
+                    if (agent, verb, kind) == ("kopf", "watch", "gone")})
+    lists = Counter()
+    for (agent, verb, res, _), n in calls.items():
+        if (agent, verb) == ("kopf", "list") and res in ("finetunejobs", "evaljobs", "jobs", "pods"):
+            lists[res] += n
+    return sum(gone.values()) >= 2 and all(lists[res] == 1 + gone[res] for res in lists)
 
 
 def _assert_converged(cluster, names: list[str], evaluation: bool = False) -> None:
@@ -121,6 +134,9 @@ def test_watches_cut_and_expired_make_kopf_relist_and_nothing_is_missed(
         wait_for(lambda: cluster.call(lambda e: e.faults.injected["gone"]) >= 2, 30,
                  "watch resumes answered 410 Gone")
         _run_jobs(api, progress_server, names)
+        # Faults off; then each 410 has been followed by a list of the same resource.
+        cluster.call(lambda e: setattr(e.faults, "spec", FaultSpec()))
+        wait_for(lambda: _relisted(cluster), 10, "a list after each 410 Gone")
     finally:
         control.stop()
     _assert_converged(cluster, names)

@@ -160,11 +160,21 @@ class FaultInjector:
     """Faults injected, by kind."""
     requests: Counter[str] = field(default_factory=Counter)
     """Resource requests seen, by client (the User-Agent's product name)."""
+    calls: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    """Requests by (client, verb, resource, fault kind or ""): e.g. how often kopf listed
+    finetunejobs, and how many of its watches of them were answered 410."""
     _seen: Counter[str] = field(default_factory=Counter)
 
     def decide(self, method: str, path_qs: str, user_agent: str, *, watch: bool,
-               resuming: bool) -> Fault | None:
-        self.requests[agent_name(user_agent)] += 1
+               resuming: bool, verb: str = "", resource: str = "") -> Fault | None:
+        fault = self._decide(method, path_qs, user_agent, watch=watch, resuming=resuming)
+        agent = agent_name(user_agent)
+        self.requests[agent] += 1
+        self.calls[(agent, verb or method, resource, (fault.kind if fault else None) or "")] += 1
+        return fault
+
+    def _decide(self, method: str, path_qs: str, user_agent: str, *, watch: bool,
+                resuming: bool) -> Fault | None:
         spec = self.spec
         if spec.agents and not any(a in user_agent for a in spec.agents):
             return None
@@ -214,7 +224,8 @@ async def serve_with_faults(injector: FaultInjector | None, raw_request: aiohttp
     watch = raw_request.method == "GET" and (path.legacy_watch or query.get("watch") in ("true", "1"))
     fault = injector.decide(raw_request.method, raw_request.path_qs,
                             raw_request.headers.get("User-Agent", ""), watch=watch,
-                            resuming=query.get("resourceVersion") not in (None, "", "0"))
+                            resuming=query.get("resourceVersion") not in (None, "", "0"),
+                            verb=_verb(raw_request.method, path, watch), resource=path.plural)
     if fault is None:
         return await serve(raw_request, path, None)
     if fault.delay:
@@ -228,6 +239,14 @@ async def serve_with_faults(injector: FaultInjector | None, raw_request: aiohttp
             await serve(raw_request, path, None)
         raise timeout_error()
     return await serve(raw_request, path, fault)  # cut and gone: the watch plays them
+
+
+def _verb(method: str, path: ResourcePath, watch: bool) -> str:
+    """The Kubernetes verb of a request (as in RBAC and audit logs)."""
+    if method == "GET":
+        return "watch" if watch else "get" if path.name else "list"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(
+        method, "delete" if path.name else "deletecollection")
 
 
 def refusal(kind: str, retry_after: int) -> aiohttp.web.Response:

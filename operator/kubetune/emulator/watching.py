@@ -118,22 +118,27 @@ class WatchStream:
             if cut_at is not None and now >= cut_at:
                 self._cut = True
                 return
-            if deadline is not None and now >= deadline:
+            at_deadline = deadline is not None and now >= deadline
+            # Only with an empty queue is every change up to the store's resourceVersion sent,
+            # so that a client resuming from the bookmark misses nothing.
+            if queue.empty() and next_bookmark is not None and (at_deadline or now >= next_bookmark):
+                await self._send_bookmark(response)
+                next_bookmark = now + self._bookmark_interval
+            if at_deadline:
                 return
-            # Wake for the first of: the deadline, the cut, the next bookmark.
-            wakes = [t for t in (deadline, cut_at, next_bookmark) if t is not None]
-            remaining = max(0.0, min(wakes) - now) if wakes else None
-            try:
-                event = await asyncio.wait_for(queue.get(), remaining)
-            except TimeoutError:
-                # Only with an empty queue is every change up to the store's resourceVersion
-                # sent, so that a client resuming from the bookmark misses nothing.
-                if next_bookmark is not None and queue.empty():
-                    at_deadline = deadline is not None and loop.time() >= deadline
-                    if at_deadline or loop.time() >= next_bookmark:
-                        await self._send_bookmark(response)
-                        next_bookmark = loop.time() + self._bookmark_interval
-                continue
+            if not queue.empty():
+                # Not through wait_for(queue.get(), 0): that cancels the get before it runs,
+                # so a waiting change would never be taken (the stream would spin until its
+                # deadline).
+                event = queue.get_nowait()
+            else:
+                # Wake for the first of: a change, the deadline, the cut, the next bookmark.
+                wakes = [t for t in (deadline, cut_at, next_bookmark) if t is not None]
+                remaining = max(0.0, min(wakes) - now) if wakes else None
+                try:
+                    event = await asyncio.wait_for(queue.get(), remaining)
+                except TimeoutError:
+                    continue
             if event.resource_version <= covered_up_to:
                 continue
             change = visible_change(event, self._matches)

@@ -94,6 +94,12 @@ def observe_run(job: dict[str, Any] | None, pods: list[dict[str, Any]],
     }
     job_conditions = status.get("conditions") or []
     if c.is_true(job_conditions, "Complete"):
+        if newest is not None and _terminated(newest) is None and (
+                newest.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+            # The Job controller counts a pod as succeeded only once the pod says so, so a
+            # pod still running here is an older view (watches of different resources are
+            # not ordered): its terminated state, with the result, is on its way.
+            return RunObservation(RUNNING, c.PODS_RUNNING, "", **common)
         return RunObservation(SUCCEEDED, c.COMPLETED, summary.get("message", ""),
                               completion_time=status.get("completionTime"), **common)
     failed = c.find(job_conditions, "Failed")
