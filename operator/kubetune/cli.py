@@ -55,18 +55,38 @@ def _read_manifests(names: list[str], problems: list) -> Iterator[tuple[str, str
 
     for name in names:
         if name == "-":
-            yield "<stdin>", sys.stdin.read()
-            continue
-        path = Path(name)
-        files = (
-            sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
-            if path.is_dir() else [path]
-        )
+            files: list[Path | None] = [None]
+        else:
+            path = Path(name)
+            files = (
+                sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
+                if path.is_dir() else [path]
+            )
         for file in files:
+            label = "<stdin>" if file is None else str(file)
             try:
-                yield str(file), file.read_text()
-            except (OSError, UnicodeDecodeError) as error:
-                problems.append(Problem(str(file), "(file)", f"cannot be read: {error}"))
+                yield label, _read_text(file)
+            except OSError as error:
+                problems.append(Problem(label, "(file)", f"cannot be read: {error}"))
+            except ValueError as error:
+                problems.append(Problem(label, "(file)", str(error)))
+
+
+def _read_text(file: Path | None) -> str:
+    """The text of a file (None: standard input), reading no more than the size bound allows."""
+    from .validation import MAX_BYTES, too_large
+
+    if file is None:
+        data = sys.stdin.buffer.read(MAX_BYTES + 1)
+    else:
+        with file.open("rb") as stream:
+            data = stream.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise ValueError(too_large())
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"is not UTF-8 text (byte {error.start})") from None
 
 
 def _crds_command(commands: argparse._SubParsersAction) -> None:

@@ -133,7 +133,8 @@ def test_several_problems_each_get_a_line(tmp_path, capsys):
 
 
 def test_reads_standard_input(monkeypatch, capsys):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(yaml.safe_dump(FINETUNE_JOB)))
+    stdin = io.TextIOWrapper(io.BytesIO(yaml.safe_dump(FINETUNE_JOB).encode()))
+    monkeypatch.setattr(sys, "stdin", stdin)
     assert main(["validate", "-f", "-"]) == 0
 
 

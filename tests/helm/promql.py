@@ -13,6 +13,7 @@ KUBETUNE_METRICS = frozenset({
     "kubetune_job_duration_seconds",
     "kubetune_job_creation_to_start_seconds",
     "kubetune_reconcile_errors_total",
+    "kubetune_spec_check_errors_total",
     "kubetune_train_loss",
     "kubetune_eval_loss",
     "kubetune_tokens_per_second",

@@ -127,3 +127,23 @@ def test_disallowed_uri_scheme_is_an_invalid_spec(api, operator_settings, kubeco
         assert "spec.dataset.uri: scheme pvc:// is not allowed" in status["failure"]["message"]
     finally:
         control.stop()
+
+
+def test_a_spec_check_that_raises_marks_the_job_invalid_once(api, operator, monkeypatch):
+    """A bug in the spec check (injected here: no known input makes it raise, see
+    tests/api/test_hostile_input.py) must not become a reconcile retried for ever: the job is
+    Failed with InvalidSpec for that generation, no Job is created, and the error is counted."""
+    from kubetune.operator import reconcile
+
+    def broken_check(body, label="<document>"):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(reconcile, "validate_document", broken_check)
+    api.create(FINETUNE_JOB)
+    status = _failed_status(api, "InvalidSpec")
+    assert "could not be checked (RecursionError" in status["failure"]["message"]
+    assert status["observedGeneration"] == 1
+    assert api.jobs() == []
+    metrics = operator.metrics
+    assert metrics.spec_check_errors.labels("FinetuneJob")._value.get() >= 1
+    assert metrics.reconcile_errors.labels("FinetuneJob")._value.get() == 0  # never retried

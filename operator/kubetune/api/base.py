@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 
 class SpecModel(BaseModel):
@@ -52,6 +53,23 @@ def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str
     if field_path:
         entry["fieldPath"] = field_path
     return entry
+
+
+RULES_ERROR = "cross_field_rules"
+"""pydantic error type of `raise_rule_problems`; its ctx["problems"] lists each problem."""
+
+
+def raise_rule_problems(problems: list[tuple[str, str]]) -> None:
+    """Raise every broken cross-field rule of one model at once, if any.
+
+    Each problem is (path relative to the model, "" for the model itself; what must hold),
+    so that `kubetune validate` reports each on its own line at its own path, as the API
+    server reports each failed CEL rule at the rule's node (or its fieldPath).
+    """
+    if problems:
+        summary = "; ".join(f"{path}: {message}" if path else message for path, message in problems)
+        raise PydanticCustomError(RULES_ERROR, "{summary}",
+                                  {"summary": summary, "problems": tuple(problems)})
 
 
 IMMUTABLE = [cel("self == oldSelf", "is immutable once the job is created")]

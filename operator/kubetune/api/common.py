@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from .base import SpecModel, StatusModel
+from .base import SpecModel, StatusModel, cel, raise_rule_problems
+from .kube_syntax import (
+    DNS_SUBDOMAIN,
+    DNS_SUBDOMAIN_MAX,
+    DnsSubdomainName,
+    ExtendedResourceName,
+    LabelValue,
+    QualifiedName,
+    Quantity,
+    dns_subdomain_problems,
+    label_map,
+    syntax_type,
+)
 
-# Kubernetes limits, written where they are used in the schema.
-DNS_LABEL_MAX = 63
-DNS_SUBDOMAIN_MAX = 253
-QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
-
-Name = Annotated[str, Field(min_length=1, max_length=DNS_SUBDOMAIN_MAX,
-                            pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
-Quantity = Annotated[str, Field(min_length=1, max_length=64, pattern=QUANTITY_PATTERN)]
+Name = DnsSubdomainName
 ShortString = Annotated[str, Field(max_length=253)]
+OptionalName = syntax_type(lambda v: dns_subdomain_problems(v) if v else [],
+                           max_length=DNS_SUBDOMAIN_MAX, pattern=f"({DNS_SUBDOMAIN})?")
+"""An object name, or "" for none (the API server's default of such fields)."""
 
 Task = Literal["causal-lm", "sequence-classification"]
 DatasetFormat = Literal["chat", "instruction", "completion", "text", "classification"]
@@ -36,19 +44,44 @@ class LocalObjectRef(SpecModel):
     """Name of the object."""
 
 
+TOLERATION_RULES = [
+    cel("(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+        "must be Exists when key is empty (which matches every taint)", ".operator"),
+    cel("!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+        "must be empty when operator is Exists", ".value"),
+    cel("!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+        "must be NoExecute when tolerationSeconds is set", ".effect"),
+]
+
+
 class Toleration(SpecModel):
     """A Kubernetes toleration, copied onto the trainer pods."""
 
-    key: ShortString | None = None
-    """Taint key to tolerate; empty with operator Exists matches every key."""
+    key: QualifiedName | None = None
+    """Taint key to tolerate (a label key); unset with operator Exists matches every key."""
     operator: Literal["Exists", "Equal"] | None = None
     """Exists or Equal (default Equal)."""
-    value: ShortString | None = None
-    """Taint value to match with operator Equal."""
+    value: LabelValue | None = None
+    """Taint value to match with operator Equal (a label value); must be unset with Exists."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     """Taint effect to match; empty matches all effects."""
     toleration_seconds: int | None = Field(None, ge=0, le=31_536_000)
-    """How long a NoExecute taint is tolerated."""
+    """How long a NoExecute taint is tolerated; only with effect NoExecute."""
+
+    @model_validator(mode="after")
+    def _kubernetes_toleration_rules(self) -> Toleration:
+        # pkg/apis/core/validation.ValidateTolerations, which the API server applies to the pods.
+        problems = []
+        if not self.key and self.operator != "Exists":
+            problems.append(("operator", TOLERATION_RULES[0]["message"]))
+        if self.operator == "Exists" and self.value:
+            problems.append(("value", TOLERATION_RULES[1]["message"]))
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            problems.append(("effect", TOLERATION_RULES[2]["message"]))
+        raise_rule_problems(problems)
+        return self
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": TOLERATION_RULES}}
 
 
 class PodResources(SpecModel):
@@ -56,8 +89,8 @@ class PodResources(SpecModel):
 
     gpus: int = Field(1, ge=0, le=16)
     """GPUs per node (pod); 0 runs on CPU."""
-    gpu_resource_name: ShortString = "nvidia.com/gpu"
-    """Extended resource name that GPUs are requested as."""
+    gpu_resource_name: ExtendedResourceName = "nvidia.com/gpu"
+    """Extended resource name that GPUs are requested as (vendor domain prefix, e.g. amd.com/gpu)."""
     gpu_memory: Quantity | None = None
     """Memory of one GPU (e.g. 80Gi), used by the fit check; default from the operator's
     configuration for gpuResourceName."""
@@ -65,12 +98,12 @@ class PodResources(SpecModel):
     """CPU request and limit per pod (e.g. "8")."""
     memory: Quantity | None = None
     """Memory request and limit per pod (e.g. 64Gi)."""
-    node_selector: dict[str, ShortString] = Field(default_factory=dict, max_length=32)
-    """Node labels the pods must match."""
+    node_selector: label_map(32) = Field(default_factory=dict)  # type: ignore[valid-type]
+    """Node labels the pods must match (label keys and values)."""
     tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
     """Taints the pods tolerate."""
-    priority_class_name: ShortString = ""
-    """PriorityClass of the pods."""
+    priority_class_name: OptionalName = ""
+    """PriorityClass of the pods (a DNS subdomain name)."""
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]

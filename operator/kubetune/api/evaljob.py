@@ -6,18 +6,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import SpecModel, StatusModel, cel
+from .base import SpecModel, StatusModel, cel, raise_rule_problems
 from .common import (
     Condition,
     DatasetFormat,
     LocalObjectRef,
-    Name,
     PodResources,
     SecretRef,
     ShortString,
     Task,
 )
 from .finetune import EvalDataset, Failure, Phase
+from .kube_syntax import Image, QueueName
 from .metrics import ALL_METRICS, TASK_METRICS, ThresholdSpec, metric_problems
 from .uri import Uri
 
@@ -146,31 +146,31 @@ class EvalJobSpec(SpecModel):
     """Wall-clock limit of the evaluation Job."""
     ttl_seconds_after_finished: int = Field(604_800, ge=0, le=31_536_000)
     """Child objects are removed this long after finishing; the EvalJob stays."""
-    image: ShortString | None = None
-    """Evaluator image override; default from the operator's configuration."""
-    queue_name: Name | None = None
+    image: Image | None = None
+    """Evaluator image override (an image reference); default from the operator's configuration."""
+    queue_name: QueueName | None = None
     """Kueue LocalQueue, so GPU evaluations count against the same quotas as training;
-    sets kueue.x-k8s.io/queue-name on the Job (default: the operator's default queue)."""
+    sets the kueue.x-k8s.io/queue-name label on the Job (default: the operator's default queue),
+    so it must be a DNS subdomain name of at most 63 characters."""
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> EvalJobSpec:
-        problems = metric_problems(self.model.task, self.metrics, self.thresholds, "spec")
+        problems = metric_problems(self.model.task, self.metrics, self.thresholds)
         if self.compare_baseline and self.model.finetune_job_ref is None:
-            problems.append("compareBaseline needs model.finetuneJobRef (or set baseline.uri)")
+            problems.append(("", "compareBaseline needs model.finetuneJobRef (or set baseline.uri)"))
         if self.compare_baseline and self.baseline is not None:
-            problems.append("set at most one of baseline and compareBaseline")
+            problems.append(("", "set at most one of baseline and compareBaseline"))
         task = self.model.task
         for name in self.baselines or ():
             if task == "causal-lm" and name not in ("base",):
-                problems.append(f"baselines: {name!r} is a classification baseline; "
-                                "causal-lm has only 'base'")
+                problems.append(("baselines", f"{name!r} is a classification baseline; "
+                                              "causal-lm has only 'base'"))
             if task == "sequence-classification" and name == "base":
-                problems.append("baselines: 'base' is for causal-lm; a classifier's base "
-                                "model with an untrained head is 'chance'")
+                problems.append(("baselines", "'base' is for causal-lm; a classifier's base "
+                                              "model with an untrained head is 'chance'"))
         if self.model.uri is not None:
-            problems += _direct_model_baseline_problems(self)
-        if problems:
-            raise ValueError("; ".join(problems))
+            problems += [("baselines", p) for p in _direct_model_baseline_problems(self)]
+        raise_rule_problems(problems)
         return self
 
     model_config = {

@@ -11,16 +11,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import IMMUTABLE, SpecModel, StatusModel, cel
+from .base import IMMUTABLE, SpecModel, StatusModel, cel, raise_rule_problems
 from .common import (
     Condition,
     DatasetFormat,
-    Name,
     PodResources,
     SecretRef,
     ShortString,
     Task,
 )
+from .kube_syntax import Image, QueueName
 from .metrics import ALL_METRICS, ThresholdSpec, metric_problems
 from .uri import Uri
 
@@ -277,8 +277,9 @@ class FinetuneJobSpec(SpecModel):
     """Checkpoint frequency and retention."""
     evaluation: Evaluation | None = None
     """Evaluate the finetuned model with an EvalJob after training."""
-    queue_name: Name | None = None
-    """Kueue LocalQueue; sets kueue.x-k8s.io/queue-name on the Job."""
+    queue_name: QueueName | None = None
+    """Kueue LocalQueue; sets the kueue.x-k8s.io/queue-name label on the Job, so it must be a
+    DNS subdomain name of at most 63 characters."""
     suspend: bool = False
     """true: stop the pods and keep state (a checkpoint is saved); false again: resume."""
     backoff_limit: int = Field(2, ge=0, le=100)
@@ -287,13 +288,12 @@ class FinetuneJobSpec(SpecModel):
     """Wall-clock limit of the training Job."""
     ttl_seconds_after_finished: int = Field(604_800, ge=0, le=31_536_000)
     """Child objects are removed this long after finishing; the FinetuneJob stays."""
-    image: ShortString | None = None
-    """Trainer image override; default from the operator's configuration."""
+    image: Image | None = None
+    """Trainer image override (an image reference); default from the operator's configuration."""
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> FinetuneJobSpec:
-        if problems := finetune_spec_problems(self):
-            raise ValueError("; ".join(problems))
+        raise_rule_problems(finetune_spec_problems(self))
         return self
 
     model_config = {
@@ -313,14 +313,15 @@ class FinetuneJobSpec(SpecModel):
     }
 
 
-def finetune_spec_problems(spec: FinetuneJobSpec) -> list[str]:
-    """Rules across sections of the spec (each mirrored by a CEL rule above)."""
+def finetune_spec_problems(spec: FinetuneJobSpec) -> list[tuple[str, str]]:
+    """Rules across sections of the spec, as (path below spec, what must hold); the first two
+    are mirrored by the CEL rules above."""
     problems = []
     if spec.method.type == "qlora" and spec.resources.gpus == 0:
-        problems.append("method.type qlora needs GPUs: resources.gpus must be > 0")
+        problems.append(("", "method.type qlora needs GPUs: resources.gpus must be > 0"))
     if spec.hyperparameters.packing and spec.model.task == "sequence-classification":
         problems.append(
-            "hyperparameters.packing must not be true for task sequence-classification"
+            ("", "hyperparameters.packing must not be true for task sequence-classification")
         )
     if spec.evaluation:
         problems += metric_problems(

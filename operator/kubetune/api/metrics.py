@@ -53,9 +53,10 @@ LOWER_IS_BETTER = frozenset({"loss", "perplexity"})
 
 
 def metric_problems(
-    task: str | None, metrics: Iterable[str] | None, thresholds: Iterable[str], where: str
-) -> list[str]:
-    """Names in `metrics` and `thresholds` that the task does not have.
+    task: str | None, metrics: Iterable[str] | None, thresholds: Iterable[str], where: str = ""
+) -> list[tuple[str, str]]:
+    """(path, what must hold) for names in `metrics` and `thresholds` the task does not have;
+    paths are `metrics` and `thresholds`, below `where` when given.
 
     With no task (an EvalJob that takes it from a FinetuneJob) a name must belong to some task.
     """
@@ -64,8 +65,8 @@ def metric_problems(
     problems = []
     for field, names in (("metrics", metrics or ()), ("thresholds", thresholds)):
         problems += [
-            f"{where}.{field}: {name!r} is not a metric of {task_words}; "
-            f"must be one of {', '.join(allowed)}"
+            (f"{where}.{field}" if where else field,
+             f"{name!r} is not a metric of {task_words}; must be one of {', '.join(allowed)}")
             for name in names
             if name not in allowed
         ]

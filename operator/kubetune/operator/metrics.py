@@ -44,6 +44,10 @@ class Metrics:
         self.reconcile_errors = Counter(
             "kubetune_reconcile_errors_total", "Reconciles that raised an error, by kind.",
             ["kind"], registry=r)
+        self.spec_check_errors = Counter(
+            "kubetune_spec_check_errors_total",
+            "Spec checks that raised instead of answering, by kind; the object is marked invalid "
+            "(InvalidSpec) for that generation rather than retried.", ["kind"], registry=r)
         self.train_loss = Gauge(
             "kubetune_train_loss", "Latest training loss of a running FinetuneJob.",
             ["namespace", "name"], registry=r)

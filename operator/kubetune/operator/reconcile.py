@@ -70,6 +70,20 @@ def spec_problems(body: dict[str, Any], allowed_schemes: tuple[str, ...]) -> lis
     return problems
 
 
+def checked_spec_problems(state: OperatorState, kind: str, body: dict[str, Any]) -> list[str]:
+    """spec_problems, where a check that raises marks the object invalid instead of failing
+    the reconcile: retrying cannot help (the same spec raises again), so an error here would
+    be a retry loop on this object for ever. It is counted, and logged for a bug report."""
+    try:
+        return spec_problems(body, state.settings.allowed_uri_schemes)
+    except Exception as error:
+        state.metrics.spec_check_errors.labels(kind).inc()
+        log.exception("the spec check of %s %s/%s raised", kind,
+                      body["metadata"].get("namespace"), body["metadata"].get("name"))
+        return [f"spec: could not be checked ({type(error).__name__}: {str(error)[:200]}); "
+                "this is a kubetune bug: please report it with the spec"]
+
+
 def _uris(node: Any, path: str = "spec"):
     if isinstance(node, dict):
         for key, value in node.items():
@@ -107,7 +121,7 @@ async def _begin(state: OperatorState, kind: str, key: Key) -> Visit | None:
         return None
     if _rejected_for_good(visit.old, visit.generation):
         return None  # the API server refused this spec's child: only a new spec is tried
-    problems, reason = spec_problems(body, state.settings.allowed_uri_schemes), c.INVALID_SPEC
+    problems, reason = checked_spec_problems(state, kind, body), c.INVALID_SPEC
     if not problems:
         # Defence in depth behind the chart's admission policy, which may be off.
         problems, reason = placement_problems(body, state.settings.placement_policy), c.NOT_PERMITTED
