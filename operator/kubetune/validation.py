@@ -90,6 +90,10 @@ class _StrictLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
         return super().construct_mapping(node, deep=deep)
 
 
+def _too_deep(line: int) -> str:
+    return f"nests mappings and lists deeper than {MAX_DEPTH} levels (line {line + 1})"
+
+
 def _check_bounds(text: str) -> None:
     """Walk the parser's events (no tree is built) and raise _BoundExceeded past a bound."""
     documents = depth = nodes = 0
@@ -105,8 +109,7 @@ def _check_bounds(text: str) -> None:
             depth += 1
             nodes += 1
             if depth > MAX_DEPTH:
-                raise _BoundExceeded(f"nests mappings and lists deeper than {MAX_DEPTH} levels "
-                                     f"(line {event.start_mark.line + 1})")
+                raise _BoundExceeded(_too_deep(event.start_mark.line))
             open_nodes.append((event.anchor, nodes))
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
@@ -147,6 +150,8 @@ def parse_documents(text: str, source: str) -> tuple[list[Any], list[Problem]]:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "document"
         reason = getattr(error, "problem", None) or str(error).splitlines()[0]
+        if "nesting depth" in reason:  # libyaml's own bound (1000) hit while scanning ahead
+            return [], [Problem(source, "(file)", _too_deep(mark.line if mark else 0))]
         return [], [Problem(source, where, f"is not valid YAML: {reason}")]
     except (ValueError, OverflowError) as error:
         # Scalars YAML resolves but Python cannot build: `2026-02-30`, a 5,000-digit integer.
