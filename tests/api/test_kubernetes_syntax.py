@@ -93,6 +93,7 @@ REJECTED = [
     ("eval negative cpu", "EvalJob", "spec.resources.cpu", "-500m", "spec.resources.cpu"),
     ("eval image", "EvalJob", "spec.image", "registry.io/Upper", "spec.image"),
     ("eval tolerations", "EvalJob", TOL, [{"operator": "Exists", "value": "x"}], f"{TOL}[0].value"),
+    ("eval queue name over 63", "EvalJob", "spec.queueName", "q" * 64, "spec.queueName"),
 ]
 
 ACCEPTED = [
