@@ -205,7 +205,9 @@ def test_deleting_an_optional_field_is_not_a_cel_failure():
 def test_defaults_are_written_in_the_schema():
     props = _schema("FinetuneJob")["properties"]["spec"]["properties"]
     hyper = props["hyperparameters"]["properties"]
-    assert hyper["learningRate"]["default"] == 0.0002
+    # Resolved per method by the operator (lora 2e-4, full 2e-5), like packing per task.
+    assert "default" not in hyper["learningRate"]
+    assert hyper["batchSize"]["default"] == 8
     assert props["method"]["default"] == {}
     assert props["method"]["properties"]["lora"]["properties"]["targetModules"]["default"] == [
         "all-linear"]

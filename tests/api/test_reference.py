@@ -12,4 +12,5 @@ def test_reference_lists_every_documented_field():
     for field in ("`hyperparameters.learningRate`", "`resources.gpuMemory`", "`model.finetuneJobRef`",
                   "`dataset.validation.splitRatio`", "`thresholds`"):
         assert field in text
-    assert "| `hyperparameters.learningRate` | number (0, 1] | `0.0002` |" in text
+    assert "| `hyperparameters.learningRate` | number (0, 1] |  | Peak learning rate; default by " \
+        "method: 2e-4 for lora and qlora, 2e-5 for full" in text

@@ -107,8 +107,24 @@ def test_config_map_holds_the_resolved_trainer_config():
     spec = FinetuneJobSpec.model_validate(BODY["spec"])
     config_map = builders.config_map("FinetuneJob", BODY, trainer_config_for("router", "team-a", spec))
     assert config_map["metadata"]["name"] == "router-config"
-    assert '"learningRate": 0.0002' in config_map["data"]["config.json"]
+    assert '"learningRate": 0.0002' in config_map["data"]["config.json"]  # lora's default
     assert config_map["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+
+
+@pytest.mark.parametrize(("method", "given", "resolved"), [
+    ("lora", None, 2e-4), ("qlora", None, 2e-4), ("full", None, 2e-5), ("full", 5e-5, 5e-5)])
+def test_the_default_learning_rate_fits_the_method(method, given, resolved):
+    """A LoRA-sized rate (2e-4) overwrites a pretrained model in a full finetune: unset, a full
+    finetune gets 2e-5; a rate the user wrote is kept."""
+    from kubetune.api import trainer_config_for
+
+    spec = copy.deepcopy(BODY["spec"])
+    spec["method"] = {"type": method}
+    spec["resources"] = {"gpus": 1}
+    if given is not None:
+        spec["hyperparameters"]["learningRate"] = given
+    config = trainer_config_for("router", "team-a", FinetuneJobSpec.model_validate(spec))
+    assert config.hyperparameters.learning_rate == resolved
 
 
 @pytest.mark.parametrize("claim", ["data", "my.claim-2"])

@@ -116,3 +116,30 @@ def test_cuda_out_of_memory_reported_by_the_trainer_is_oom_killed():
     run = o.observe_run(job, pods)
     assert (run.reason, run.message) == ("OOMKilled", "CUDA out of memory. Tried to allocate")
     assert "gradientCheckpointing" in run.hint
+
+
+def test_a_diverged_run_fails_with_reason_diverged_and_the_learning_rate_hint():
+    pods = [_pod("a", "2026-01-01T00:00:00Z",
+                 '{"phase": "Failed", "reason": "Diverged", "message": "the train loss became '
+                 'nan at step 7; lower hyperparameters.learningRate"}')]
+    job = {"spec": {}, "status": {"conditions": [{"type": "Failed", "status": "True",
+                                                  "reason": "PodFailurePolicy"}]}}
+    run = o.observe_run(job, pods)
+    assert run.reason == "Diverged" and "nan at step 7" in run.message
+    assert "learningRate" in run.hint
+
+
+def test_kept_step_stopped_early_and_an_overfitting_warning_reach_the_status():
+    summary = {"phase": "Succeeded", "result": {
+        "modelUri": "pvc://m/model", "evalLoss": 0.31, "keptStep": 40, "stoppedEarly": True,
+        "warnings": [{"reason": "Overfitting", "message": "eval loss rose 3 evaluations in a "
+                                                          "row (0.3100 at step 40 -> 0.3900)"}]}}
+    new = status(run=o.RunObservation(o.SUCCEEDED, c.COMPLETED, summary=summary))
+    assert new["result"] == {"modelUri": "pvc://m/model", "evalLoss": 0.31, "keptStep": 40,
+                             "stoppedEarly": True}
+    overfitting = next(x for x in new["conditions"] if x["type"] == "Overfitting")
+    assert (overfitting["status"], overfitting["reason"]) == ("True", "Overfitting")
+    assert "0.3100 at step 40 -> 0.3900" in overfitting["message"]
+    clean = status(run=o.RunObservation(o.SUCCEEDED, c.COMPLETED, summary={
+        "phase": "Succeeded", "result": {"modelUri": "pvc://m/model"}}))
+    assert "Overfitting" not in {x["type"] for x in clean["conditions"]}

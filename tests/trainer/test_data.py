@@ -158,3 +158,25 @@ def test_classification_labels_are_mapped_to_ids_in_sorted_order(tokenizer, tmp_
                                  task="sequence-classification"), tokenizer)
     assert data.label_mapping.names == ("ant", "mole", "zebra")
     assert [e.label for e in data.train] == [2, 0, 1, 0]
+
+
+def test_a_classification_validation_split_is_stratified_by_label():
+    """90/10 of 5 classes with 100/50/30/15/5 examples: every class is held out in proportion
+    (a random draw of 20 easily misses the 5-example class or doubles it)."""
+    from collections import Counter
+
+    from kubetune_trainer.data.encode import Encoded
+    from kubetune_trainer.data.prepare import split
+
+    counts = {0: 100, 1: 50, 2: 30, 3: 15, 4: 5}
+    items = [Encoded(i, [1, 2, 3], label=label)
+             for i, label in enumerate(lab for lab, n in counts.items() for _ in range(n))]
+    for seed in range(5):
+        train, held = split(items, 0.1, seed)
+        assert len(held) == 20 and len(train) == 180
+        per_class = Counter(item.label for item in held)
+        assert per_class[0] == 10 and per_class[1] == 5 and per_class[2] == 3
+        assert per_class[3] in (1, 2) and per_class[4] in (0, 1)
+    # Causal-LM items (no label) are split at random, as before.
+    plain = [Encoded(i, [1, 2], labels=[1, 2]) for i in range(30)]
+    assert len(split(plain, 0.1, 0)[1]) == 3

@@ -34,3 +34,9 @@ class InvalidDataset(InputError):
     """The dataset is missing, unreadable, or nothing usable is left after cleaning."""
 
     reason = "InvalidDataset"
+
+
+class Diverged(InputError):
+    """The loss became NaN/inf or exploded: the same config would diverge again."""
+
+    reason = "Diverged"

@@ -47,7 +47,8 @@ def save_model_folder(dest: Destination, name: str, model, tokenizer,
     return uri
 
 
-def model_card(*, config, data_report: dict, result: dict, merged: bool) -> str:
+def model_card(*, config, data_report: dict, result: dict, merged: bool,
+               history: list[dict] | None = None) -> str:
     hyper = config.hyperparameters.model_dump(mode="json", by_alias=True, exclude_none=True)
     method = config.method.model_dump(mode="json", by_alias=True, exclude_none=True)
     dataset = data_report.get("dataset", {})
@@ -75,6 +76,7 @@ def model_card(*, config, data_report: dict, result: dict, merged: bool) -> str:
         json.dumps(metrics, indent=2),
         "```",
         "",
+        *_history_lines(history or [], result.get("keptStep")),
         "## Hyperparameters",
         "",
         "```json",
@@ -92,6 +94,22 @@ def model_card(*, config, data_report: dict, result: dict, merged: bool) -> str:
             lines.append("- `merged/`: the base model with the adapter merged in")
     lines += ["- `data-report.json`: what data preparation kept and dropped, and why", ""]
     return "\n".join(lines)
+
+
+def _history_lines(history: list[dict], kept: int | None) -> list[str]:
+    """The evaluations during training, the kept one marked."""
+    if not history:
+        return []
+    lines = ["## Evaluation during training", "",
+             "| step | train loss (smoothed) | eval loss | eval accuracy | |",
+             "| --- | --- | --- | --- | --- |"]
+    for entry in history:
+        accuracy = entry.get("evalAccuracy")
+        lines.append(f"| {entry['step']} | {entry.get('trainLoss')} | "
+                     f"{entry['evalLoss']:.4f} | "
+                     f"{'' if accuracy is None else f'{accuracy:.4f}'} | "
+                     f"{'kept' if entry['step'] == kept else ''} |")
+    return [*lines, ""]
 
 
 def _revision(uri: str) -> str:

@@ -31,14 +31,14 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
-from . import checkpointing, outputs
+from . import checkpointing, health, outputs
 from .data import DataSpec, prepare_data
 from .data.batches import StepSchedule, collate_packed, collate_padded
 from .data.encode import IGNORE_INDEX
 from .data.packing import pack
 from .data.report import log_lines
 from .data.report import summary as data_summary
-from .errors import InvalidConfig
+from .errors import Diverged, InvalidConfig
 from .models import add_lora, load_model, load_tokenizer, model_source
 from .optimization import build_optimizer, build_scheduler, choose_precision, weights_dtype
 from .progress import Progress, ProgressServer, Throughput
@@ -123,7 +123,11 @@ class FinetuneRecipe:
         )
         self.step = 0
         self.state = {"bestMetric": None, "evalsWithoutImprovement": 0, "trainLoss": None,
-                      "evalLoss": None, "evalAccuracy": None, "history": []}
+                      "evalLoss": None, "evalAccuracy": None, "history": [],
+                      "firstLoss": None, "bestStep": None, "bestEval": None, "warnings": []}
+        # The trainable weights at the best evaluation so far (CPU copies), restored before
+        # saving: early stopping stops `patience` evaluations *after* the best.
+        self.best_weights: dict[str, torch.Tensor] | None = None
         checkpoint = checkpointing.latest(self.dest)
         if checkpoint is not None:
             checkpointing.load_weights(checkpoint, self.model)
@@ -203,8 +207,8 @@ class FinetuneRecipe:
             loss, real_tokens, stop = self._train_step(self.step)
             self.step += 1
             throughput.add(real_tokens)
-            self.state["trainLoss"] = loss
-            self._report_progress(throughput, loss)
+            smoothed = self._check_health(loss)
+            self._report_progress(throughput, smoothed)
             if self.step % log_every == 0 or self.step in (1, self.total_steps):
                 self._log_step(loss, throughput)
 
@@ -311,27 +315,68 @@ class FinetuneRecipe:
             metrics["evalAccuracy"] = float(totals[2] / max(totals[1], 1))
         return metrics
 
+    def _check_health(self, loss: float) -> float:
+        """The smoothed loss; raises Diverged on a NaN/inf or exploding loss."""
+        if self.state["firstLoss"] is None and math.isfinite(loss):
+            self.state["firstLoss"] = loss
+        smoothed = health.ema(self.state["trainLoss"], loss) if math.isfinite(loss) else loss
+        problem = health.divergence(loss, smoothed, self.state["firstLoss"], self.step)
+        if problem:
+            raise Diverged(f"{problem}; {health.DIVERGED_HINT}")
+        self.state["trainLoss"] = smoothed
+        return smoothed
+
     def _evaluate_and_check_early_stop(self) -> bool:
         metrics = self.evaluate()
         self.state.update(metrics)
-        self.state["history"].append({"step": self.step, **metrics})
+        self.state["history"].append({"step": self.step, **metrics,
+                                      "trainLoss": _round(self.state["trainLoss"])})
         self.progress.update(**metrics)
         self.info("eval: step %d %s", self.step,
                   " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        warning = health.overfitting(self.state["history"])
+        if warning and "Overfitting" not in {w["reason"] for w in self.state["warnings"]}:
+            log.warning("overfitting: %s", warning)
+            self.state["warnings"].append({"reason": "Overfitting", "message": warning})
         stopping = self.hyper.early_stopping
-        if stopping is None:
-            return False
-        value, best = metrics[stopping.metric], self.state["bestMetric"]
-        higher_is_better = stopping.metric == "evalAccuracy"
+        name = stopping.metric if stopping else "evalLoss"
+        min_delta = stopping.min_delta if stopping else 0.0
+        value, best = metrics[name], self.state["bestMetric"]
+        higher_is_better = name == "evalAccuracy"
         improved = best is None or (
-            value > best + stopping.min_delta if higher_is_better
-            else value < best - stopping.min_delta
+            value > best + min_delta if higher_is_better else value < best - min_delta
         )
         if improved:
             self.state["bestMetric"], self.state["evalsWithoutImprovement"] = value, 0
+            self.state["bestStep"], self.state["bestEval"] = self.step, dict(metrics)
+            model = self.accelerator.unwrap_model(self.model)
+            self.best_weights = {name: p.detach().to("cpu", copy=True)
+                                 for name, p in model.named_parameters() if p.requires_grad}
         else:
             self.state["evalsWithoutImprovement"] += 1
+        if stopping is None:
+            return False
         return self.state["evalsWithoutImprovement"] >= stopping.patience
+
+    def _restore_best(self, model) -> int:
+        """Put the best evaluated weights back; returns the step whose weights are kept."""
+        best = self.state["bestStep"]
+        if best is None or best == self.step:
+            return self.step
+        if self.best_weights is None:
+            # Resumed after the best evaluation: its weights were not in the checkpoint.
+            self.info("keeping the last weights: the best evaluation (step %d) was before "
+                      "the resume", best)
+            return self.step
+        parameters = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, tensor in self.best_weights.items():
+                parameters[name].copy_(tensor.to(parameters[name].device))
+        self.state.update(self.state["bestEval"])
+        self.info("kept the weights of step %d (best %s %.4f), not those of step %d", best,
+                  self.hyper.early_stopping.metric if self.hyper.early_stopping else "evalLoss",
+                  self.state["bestMetric"], self.step)
+        return best
 
     def _report_progress(self, throughput: Throughput, loss: float) -> None:
         seconds_per_step = throughput.seconds_per_step()
@@ -383,11 +428,13 @@ class FinetuneRecipe:
         model = self.accelerator.unwrap_model(self.model)
         # Every rank logs a digest of its trained weights: equal digests show that data
         # parallel ranks stayed in sync (the distributed test reads these lines).
+        kept = self._restore_best(model)
         log.info("weights: rank %d of %d sha256 %s", self.rank, self.world, weights_digest(model))
         result = {"trainLoss": _round(self.state["trainLoss"]),
                   "evalLoss": _round(self.state["evalLoss"]),
                   "evalAccuracy": _round(self.state["evalAccuracy"]),
-                  "stoppedEarly": outcome == "early-stopped"}
+                  "stoppedEarly": outcome == "early-stopped", "keptStep": kept,
+                  "warnings": self.state["warnings"] or None}
         if self.is_main:
             result.update(self._write_outputs(model, result))
         self.accelerator.wait_for_everyone()
@@ -396,7 +443,9 @@ class FinetuneRecipe:
     def _write_outputs(self, model, result: dict) -> dict:
         config, dest, mapping = self.config, self.dest, self.data.label_mapping
         uris: dict[str, str] = {}
-        outputs.write_file(dest, "data-report.json", json.dumps(self.data.report, indent=2))
+        history = self.state["history"]
+        outputs.write_file(dest, "data-report.json",
+                           json.dumps({**self.data.report, "evalHistory": history}, indent=2))
         if mapping is not None:
             outputs.write_file(dest, "label_mapping.json", json.dumps(mapping.to_json(), indent=2))
         if config.method.type == "full":
@@ -414,7 +463,8 @@ class FinetuneRecipe:
         full_result = {**result, **uris}
         outputs.write_file(dest, "README.md", outputs.model_card(
             config=config, data_report=self.data.report, result=full_result,
-            merged=config.output.merge_adapter))
+            merged=config.output.merge_adapter, history=history))
+        full_result["evalHistory"] = history
         outputs.write_file(dest, "result.json", json.dumps(full_result, indent=2))
         return uris
 

@@ -143,6 +143,10 @@ class EarlyStopping(SpecModel):
     """Smallest change that counts as an improvement."""
 
 
+DEFAULT_LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
+"""hyperparameters.learningRate when unset, by method.type."""
+
+
 class Hyperparameters(SpecModel):
     """Training hyperparameters."""
 
@@ -150,8 +154,9 @@ class Hyperparameters(SpecModel):
     """Passes over the training set (0: maxSteps decides)."""
     max_steps: int = Field(0, ge=0, le=10_000_000)
     """Optimizer steps to run; 0: epochs decide."""
-    learning_rate: float = Field(2e-4, gt=0, le=1)
-    """Peak learning rate."""
+    learning_rate: float | None = Field(None, gt=0, le=1)
+    """Peak learning rate; default by method: 2e-4 for lora and qlora, 2e-5 for full (a
+    LoRA-sized rate overwrites a pretrained model's weights in a full finetune)."""
     batch_size: int = Field(8, ge=1, le=4096)
     """Examples (or packed sequences) per device per step."""
     gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
@@ -379,6 +384,11 @@ class TrainingResult(StatusModel):
     train_loss: float | None = None
     eval_loss: float | None = None
     eval_accuracy: float | None = None
+    kept_step: int | None = Field(None, ge=0)
+    """The step whose weights were saved: the best evaluation's (evalLoss, or
+    earlyStopping.metric), or the last step without evaluation."""
+    stopped_early: bool | None = None
+    """Early stopping ended training before its planned steps."""
 
 
 class Failure(StatusModel):

@@ -15,6 +15,7 @@ from .base import SpecModel
 from .common import Task
 from .evaljob import CHEAP_BASELINES, BaselineName, BaselineTraining, EvalJobSpec, Generation
 from .finetune import (
+    DEFAULT_LEARNING_RATE,
     Checkpointing,
     DatasetSpec,
     EvalDataset,
@@ -46,6 +47,7 @@ class TrainerResources(SpecModel):
 
 class ResolvedHyperparameters(Hyperparameters):
     packing: bool  # resolved: true for causal-lm unless the user said false
+    learning_rate: float  # resolved: the spec's, or the method's default
 
 
 class TrainerConfig(SpecModel):
@@ -109,7 +111,9 @@ def trainer_config_for(name: str, namespace: str, spec: FinetuneJobSpec) -> Trai
         ),
         dataset=spec.dataset,
         method=spec.method,
-        hyperparameters=ResolvedHyperparameters(**{**dict(hyper), "packing": packing}),
+        hyperparameters=ResolvedHyperparameters(**{
+            **dict(hyper), "packing": packing,
+            "learning_rate": hyper.learning_rate or DEFAULT_LEARNING_RATE[spec.method.type]}),
         output=TrainerOutput(uri=spec.output.uri, merge_adapter=spec.output.merge_adapter),
         checkpointing=spec.checkpointing,
         resources=TrainerResources(gpus=spec.resources.gpus, nodes=spec.resources.nodes),

