@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 from kubetune_trainer.data.batches import collate_packed, collate_padded
 from kubetune_trainer.data.encode import IGNORE_INDEX, encode_causal
@@ -96,3 +97,36 @@ def test_each_rank_resumes_with_its_own_random_state(tmp_path):
         torch.manual_seed(0)
         checkpointing.load_training_state(checkpoint, optimizer, scheduler, rank=rank)
         assert torch.equal(torch.rand(3), next_draws[rank if rank < 2 else 0])
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_the_colour_data_generates_the_right_answers(tmp_path, tiny_lm,
+                                                                         colour_data):
+    """The answer is a function of the colour asked about and never appears in the question:
+    only a model that learned the mapping (not one that echoes its input) scores here."""
+    from kubetune.api import EvalConfig
+    from kubetune_trainer.eval.metrics import exact_match
+    from kubetune_trainer.eval.recipe import evaluate
+    from kubetune_trainer.recipe import FinetuneRecipe
+
+    from .helpers import load, make_config, write_jsonl
+
+    config = make_config(tiny_lm, f"file://{colour_data}", tmp_path / "out",
+                         method={"type": "full"},
+                         hyperparameters={"maxSteps": 150, "learningRate": 0.003,
+                                          "lrScheduler": "constant", "batchSize": 8,
+                                          "evalEverySteps": 50})
+    summary = FinetuneRecipe(load(config), serve_progress=False).run()
+    assert summary["phase"] == "Succeeded"
+    held_out = colour_chats(40, seed=99)
+    echo = [exact_match(row["messages"][-2]["content"], row["messages"][-1]["content"])
+            for row in held_out]
+    assert sum(echo) == 0  # echoing the question never gives the answer
+    data = write_jsonl(tmp_path / "test.jsonl", held_out)
+    scores = evaluate(EvalConfig.model_validate({
+        "jobName": "colour", "namespace": "default", "task": "causal-lm",
+        "model": {"uri": summary["result"]["modelUri"]}, "dataset": {"uri": f"file://{data}"},
+        "metrics": ["exactMatch"], "average": "macro",
+        "generation": {"maxNewTokens": 12, "batchSize": 8}, "thresholds": {}, "gpus": 0}))
+    exact = next(row for row in scores["results"] if row["name"] == "exactMatch")
+    assert exact["value"] >= 0.9, scores["message"]
