@@ -146,3 +146,48 @@ def test_server_version_is_a_current_release(http: RawApi) -> None:
     version = http.get("/version").json()
     assert version["major"] == "1" and int(version["minor"]) >= 29
     assert version["gitVersion"].startswith(f"v1.{version['minor']}.")
+
+
+@pytest.mark.parametrize(("container", "pod_spec", "expected"), [
+    ({"env": [{"name": "1ST", "value": "x"}]}, {},
+     ("FieldValueInvalid", "spec.template.spec.containers[0].env[0].name",
+      'Invalid value: "1ST": a valid environment variable name must consist of alphabetic characters,'
+      " digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',"
+      "  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')")),
+    ({"volumeMounts": [{"name": "data", "mountPath": "/data"}]}, {},
+     ("FieldValueNotFound", "spec.template.spec.containers[0].volumeMounts[0].name", 'Not found: "data"')),
+    ({}, {"volumes": [{"name": "Data", "emptyDir": {}}]},
+     ("FieldValueInvalid", "spec.template.spec.volumes[0].name",
+      'Invalid value: "Data": a lowercase RFC 1123 label must consist of lower case alphanumeric'
+      " characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or"
+      " '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")),
+    ({"ports": [{"name": "progress-endpoint", "containerPort": 70000}]}, {},
+     ("FieldValueInvalid", "spec.template.spec.containers[0].ports[0].containerPort",
+      "Invalid value: 70000: must be between 1 and 65535, inclusive")),
+    ({"ports": [{"name": "progress-endpoint", "containerPort": 8000}]}, {},
+     ("FieldValueInvalid", "spec.template.spec.containers[0].ports[0].name",
+      'Invalid value: "progress-endpoint": must be no more than 15 characters')),
+    ({"resources": {"limits": {"memory": "1Gi"}, "requests": {"memory": "2Gi"}}}, {},
+     ("FieldValueInvalid", "spec.template.spec.containers[0].resources.requests",
+      'Invalid value: "2Gi": must be less than or equal to memory limit of 1Gi')),
+])
+def test_container_env_volumes_ports_and_resources(
+        http: RawApi, container: dict, pod_spec: dict, expected: tuple) -> None:
+    """pkg/apis/core/validation: ValidateEnv, ValidateVolumes/validateVolumeMounts,
+    validateContainerPorts (IsValidPortName, IsValidPortNum), ValidateResourceRequirements."""
+    body = job(**pod_spec)
+    body["spec"]["template"]["spec"]["containers"][0].update(container)
+    response = http.post(JOBS, body)
+    assert response.status_code == 422, response.text
+    assert expected in causes(response)
+
+
+def test_a_malformed_quantity_cannot_be_decoded(http: RawApi) -> None:
+    """resource.Quantity fails to unmarshal "1 GB": the decoder answers 400."""
+    body = job()
+    body["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"memory": "1 GB"}}
+    response = http.post(JOBS, body)
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        'Job in version "v1" cannot be handled as a Job: quantities must match the regular expression'
+        " '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")

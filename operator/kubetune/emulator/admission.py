@@ -86,6 +86,7 @@ class Admission:
                        if error.type == "FieldValueTypeInvalid"]
         if wrong_types:
             raise _undecodable(rtype, wrong_types[0])
+        builtin_rules.check_quantities(rtype.kind, rtype.version, obj)
 
     def validate(self, rtype: ResourceType, new: Object, old: Object | None) -> None:
         """Raise a 422 with every violation in `new` (`old` is the stored object on update)."""

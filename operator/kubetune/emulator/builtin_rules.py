@@ -1,7 +1,8 @@
 """Hand-written validation of built-in kinds that the OpenAPI schema cannot express.
 
 A subset of k8s.io/kubernetes/pkg/apis/core/validation (ValidatePodSpec, ValidateTolerations,
-container names and images, restart and pull policies) and pkg/apis/batch/validation (a Job's
+container names and images, restart and pull policies, env names, volumes and their mounts,
+ports, resource quantities and requests <= limits) and pkg/apis/batch/validation (a Job's
 template, its restart policy, the `batch.kubernetes.io/job-name` label that makes Job names
 longer than 63 characters invalid), with the source's field paths and messages. Names of
 each kind follow pkg/apis/*/validation's NameIsDNS... choice.
@@ -9,9 +10,13 @@ each kind follow pkg/apis/*/validation's NameIsDNS... choice.
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Any
 
-from kubetune.emulator import field_errors, object_meta
+from kubernetes.utils.quantity import parse_quantity
+
+from kubetune.emulator import errors, field_errors, object_meta
 from kubetune.emulator.field_errors import FieldError
 from kubetune.emulator.object_meta import NameRule
 
@@ -24,10 +29,36 @@ _RESTART_POLICIES = ["Always", "OnFailure", "Never"]
 _JOB_RESTART_POLICIES = ["OnFailure", "Never"]
 _PULL_POLICIES = ["Always", "IfNotPresent", "Never"]
 _TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"]
+_ENV_NAME = "[-._a-zA-Z][-._a-zA-Z0-9]*"
+_ENV_NAME_RE = re.compile(f"^{_ENV_NAME}$")
+_QUANTITY = "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+_QUANTITY_RE = re.compile(_QUANTITY)
+_PORT_NAME_CHARS = re.compile("^[-a-z0-9]+$")
 
 
 def name_rule(group: str, kind: str) -> NameRule:
     return _NAME_RULES.get((group, kind), object_meta.dns1123_subdomain)
+
+
+def check_quantities(kind: str, version: str, obj: dict[str, Any]) -> None:
+    """A resource quantity that does not parse cannot be decoded at all (400, not 422):
+    resource.Quantity's UnmarshalJSON fails with ErrFormatWrong."""
+    for container in _all_containers(obj):
+        resources = container.get("resources") or {}
+        for section in ("limits", "requests"):
+            for value in (resources.get(section) or {}).values():
+                if isinstance(value, str) and not _QUANTITY_RE.match(value):
+                    raise errors.bad_request(
+                        f'{kind} in version "{version}" cannot be handled as a {kind}: quantities'
+                        f" must match the regular expression '{_QUANTITY}'")
+
+
+def _all_containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+    pod_specs = [spec, template.get("spec") if isinstance(template.get("spec"), dict) else {}]
+    return [container for pod_spec in pod_specs for field in ("initContainers", "containers")
+            for container in (pod_spec.get(field) or []) if isinstance(container, dict)]
 
 
 def validate(group: str, kind: str, obj: dict[str, Any]) -> list[FieldError]:
@@ -65,8 +96,9 @@ def validate_pod_spec(spec: dict[str, Any], path: str, restart_policies: list[st
     containers = spec.get("containers")
     if not containers:
         found.append(field_errors.required(f"{path}.containers", ""))
+    volumes = _validate_volumes(spec.get("volumes") or [], f"{path}.volumes", found)
     for field in ("initContainers", "containers"):
-        found.extend(_validate_containers(spec.get(field) or [], f"{path}.{field}"))
+        found.extend(_validate_containers(spec.get(field) or [], f"{path}.{field}", volumes))
     restart = spec.get("restartPolicy")
     if restart is None and restart_policies is _JOB_RESTART_POLICIES:
         found.append(field_errors.required(
@@ -78,7 +110,24 @@ def validate_pod_spec(spec: dict[str, Any], path: str, restart_policies: list[st
     return found
 
 
-def _validate_containers(containers: list[Any], path: str) -> list[FieldError]:
+def _validate_volumes(volumes: list[Any], path: str, found: list[FieldError]) -> set[str]:
+    """ValidateVolumes: names are DNS-1123 labels and unique; returns the names."""
+    names: set[str] = set()
+    for index, volume in enumerate(volumes):
+        name = volume.get("name") if isinstance(volume, dict) else None
+        where = f"{path}[{index}].name"
+        if not name:
+            found.append(field_errors.required(where, ""))
+            continue
+        found.extend(field_errors.invalid(where, name, message)
+                     for message in object_meta.dns1123_label(name))
+        if name in names:
+            found.append(field_errors.duplicate(where, name))
+        names.add(name)
+    return names
+
+
+def _validate_containers(containers: list[Any], path: str, volumes: set[str]) -> list[FieldError]:
     found: list[FieldError] = []
     names: set[str] = set()
     for index, container in enumerate(containers):
@@ -99,6 +148,86 @@ def _validate_containers(containers: list[Any], path: str) -> list[FieldError]:
         policy = container.get("imagePullPolicy")
         if policy is not None and policy not in _PULL_POLICIES:
             found.append(field_errors.not_supported(f"{where}.imagePullPolicy", policy, _PULL_POLICIES))
+        found.extend(_validate_env(container.get("env") or [], f"{where}.env"))
+        found.extend(_validate_mounts(container.get("volumeMounts") or [], f"{where}.volumeMounts", volumes))
+        found.extend(_validate_ports(container.get("ports") or [], f"{where}.ports"))
+        found.extend(_validate_resources(container.get("resources") or {}, f"{where}.resources"))
+    return found
+
+
+def _validate_env(env: list[Any], path: str) -> list[FieldError]:
+    found: list[FieldError] = []
+    for index, variable in enumerate(env):
+        name = variable.get("name") if isinstance(variable, dict) else None
+        where = f"{path}[{index}].name"
+        if not name:
+            found.append(field_errors.required(where, ""))
+        elif not _ENV_NAME_RE.match(name):
+            found.append(field_errors.invalid(where, name, object_meta.regex_error(
+                "a valid environment variable name must consist of alphabetic characters, digits,"
+                " '_', '-', or '.', and must not start with a digit", _ENV_NAME,
+                "my.env-name", "MY_ENV.NAME", "MyEnvName1")))
+    return found
+
+
+def _validate_mounts(mounts: list[Any], path: str, volumes: set[str]) -> list[FieldError]:
+    found: list[FieldError] = []
+    for index, mount in enumerate(mounts):
+        if not isinstance(mount, dict):
+            continue
+        name = mount.get("name") or ""
+        if not name:
+            found.append(field_errors.required(f"{path}[{index}].name", ""))
+        elif name not in volumes:
+            found.append(field_errors.FieldError("FieldValueNotFound", f"{path}[{index}].name", name))
+        if not mount.get("mountPath"):
+            found.append(field_errors.required(f"{path}[{index}].mountPath", ""))
+    return found
+
+
+def port_name(name: str) -> list[str]:
+    """IsValidPortName (an IANA_SVC_NAME)."""
+    problems = []
+    if len(name) > 15:
+        problems.append("must be no more than 15 characters")
+    if not _PORT_NAME_CHARS.match(name):
+        problems.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not re.search("[a-z]", name):
+        problems.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        problems.append("must not contain consecutive hyphens")
+    if name.startswith("-") or name.endswith("-"):
+        problems.append("must not begin or end with a hyphen")
+    return problems
+
+
+def _validate_ports(ports: list[Any], path: str) -> list[FieldError]:
+    found: list[FieldError] = []
+    for index, port in enumerate(ports):
+        if not isinstance(port, dict):
+            continue
+        where = f"{path}[{index}]"
+        number = port.get("containerPort")
+        if not isinstance(number, int) or not 1 <= number <= 65535:
+            found.append(field_errors.invalid(f"{where}.containerPort", number,
+                                              "must be between 1 and 65535, inclusive"))
+        if port.get("name"):
+            found.extend(field_errors.invalid(f"{where}.name", port["name"], message)
+                         for message in port_name(port["name"]))
+    return found
+
+
+def _validate_resources(resources: dict[str, Any], path: str) -> list[FieldError]:
+    """Requests may not exceed limits (ValidateResourceRequirements)."""
+    found: list[FieldError] = []
+    limits = resources.get("limits") or {}
+    for resource, request in (resources.get("requests") or {}).items():
+        if resource not in limits:
+            continue
+        if Decimal(parse_quantity(request)) > Decimal(parse_quantity(limits[resource])):
+            found.append(field_errors.invalid(
+                f"{path}.requests", str(request), f"must be less than or equal to {resource} limit of"
+                f" {limits[resource]}"))
     return found
 
 

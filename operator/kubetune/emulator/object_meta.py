@@ -38,17 +38,18 @@ def _max_len(length: int) -> str:
     return f"must be no more than {length} characters"
 
 
-def _regex_error(message: str, pattern: str, *examples: str) -> str:
+def regex_error(message: str, pattern: str, *examples: str) -> str:
+    """validation.RegexError, byte for byte (its odd "',  or '" included)."""
     if not examples:
         return f"{message} (regex used for validation is '{pattern}')"
-    shown = " or ".join(f"'{example}'" for example in examples)
-    return f"{message} (e.g. {shown}, regex used for validation is '{pattern}')"
+    shown = " or ".join(f"'{example}', " for example in examples)
+    return f"{message} (e.g. {shown}regex used for validation is '{pattern}')"
 
 
 def dns1123_subdomain(value: str) -> list[str]:
     errors = [_max_len(253)] if len(value) > 253 else []
     if not _RE_SUBDOMAIN.match(value):
-        errors.append(_regex_error(
+        errors.append(regex_error(
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or"
             " '.', and must start and end with an alphanumeric character", _DNS1123_SUBDOMAIN,
             "example.com"))
@@ -61,7 +62,7 @@ def dns1123_label(value: str) -> list[str]:
         if _RE_SUBDOMAIN.match(value):
             errors.append("must not contain dots")
         else:
-            errors.append(_regex_error(
+            errors.append(regex_error(
                 "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-',"
                 " and must start and end with an alphanumeric character", _DNS1123_LABEL,
                 "my-name", "123-abc"))
@@ -71,7 +72,7 @@ def dns1123_label(value: str) -> list[str]:
 def dns1035_label(value: str) -> list[str]:
     errors = [_max_len(63)] if len(value) > 63 else []
     if not _RE_1035.match(value):
-        errors.append(_regex_error(
+        errors.append(regex_error(
             "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an"
             " alphabetic character, and end with an alphanumeric character", _DNS1035_LABEL,
             "my-name", "abc-123"))
@@ -91,7 +92,7 @@ def qualified_name(value: str) -> list[str]:
         else:
             errors.extend(f"prefix part {message}" for message in dns1123_subdomain(prefix))
     else:
-        regex = _regex_error(_QUALIFIED_NAME_MESSAGE, _QUALIFIED_NAME, "MyName", "my.name", "123-abc")
+        regex = regex_error(_QUALIFIED_NAME_MESSAGE, _QUALIFIED_NAME, "MyName", "my.name", "123-abc")
         return [f"a qualified name {regex} with an optional DNS subdomain prefix and '/'"
                 " (e.g. 'example.com/MyName')"]
     if not name:
@@ -99,7 +100,7 @@ def qualified_name(value: str) -> list[str]:
     elif len(name) > 63:
         errors.append(f"name part {_max_len(63)}")
     if not _RE_QUALIFIED.match(name):
-        errors.append("name part " + _regex_error(_QUALIFIED_NAME_MESSAGE, _QUALIFIED_NAME,
+        errors.append("name part " + regex_error(_QUALIFIED_NAME_MESSAGE, _QUALIFIED_NAME,
                                                   "MyName", "my.name", "123-abc"))
     return errors
 
@@ -107,7 +108,7 @@ def qualified_name(value: str) -> list[str]:
 def label_value(value: str) -> list[str]:
     errors = [_max_len(63)] if len(value) > 63 else []
     if not _RE_VALUE.match(value):
-        errors.append(_regex_error(
+        errors.append(regex_error(
             "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or"
             " '.', and must start and end with an alphanumeric character", _LABEL_VALUE,
             "MyValue", "my_value", "12345"))
