@@ -43,3 +43,10 @@ def test_join_builds_child_uris():
     assert parse_uri("pvc://c/runs/x").join("checkpoints", "checkpoint-10") == (
         "pvc://c/runs/x/checkpoints/checkpoint-10"
     )
+
+
+@pytest.mark.parametrize("claim", ["a..b", "a.-b", "-a", "A"])
+def test_pvc_claim_must_be_a_dns_subdomain(claim):
+    """A PersistentVolumeClaim name is a DNS-1123 subdomain (IsDNS1123Subdomain)."""
+    with pytest.raises(UriError, match="PersistentVolumeClaim"):
+        parse_uri(f"pvc://{claim}/data")

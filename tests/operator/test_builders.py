@@ -132,3 +132,15 @@ def test_pvc_env_names_are_valid_env_var_names(claim):
     import re
 
     assert re.fullmatch(r"[A-Z_][A-Z0-9_]*", builders.pvc_path_env(claim))
+
+
+def test_claim_volume_names_are_distinct_dns_labels():
+    """The API server refuses a pod whose volume names repeat or are not DNS labels
+    (pkg/apis/core/validation.ValidateVolumes: IsDNS1123Label, "Duplicate value")."""
+    import re
+
+    claims = ["a.b", "a-b", "x" * 60 + ".y", "x" * 60 + "-y", "c" * 45 + ".d" * 50]
+    names = [builders._volume_name(claim) for claim in claims]
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert len(name) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name

@@ -18,14 +18,15 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from .kube_syntax import dns_subdomain_problems
+
 SCHEMES = ("hf", "s3", "pvc", "file")
 ACCEPTED_FORMS = (
     "hf://ORG/NAME[@REVISION], s3://BUCKET/PREFIX, pvc://CLAIM/PATH or file:///ABSOLUTE/PATH"
 )
 MAX_URI_LENGTH = 2048
 
-# DNS-1123 subdomain (PVC names), S3 bucket names, HF repo ids and revisions.
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+# S3 bucket names, HF repo ids and revisions (claim names: kube_syntax's DNS subdomain).
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _HF_REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,95}$")
 _HF_REVISION = re.compile(r"^[A-Za-z0-9._\-/]{1,255}$")
@@ -90,7 +91,7 @@ def _parse_s3(rest: str) -> ParsedUri:
 
 def _parse_pvc(rest: str) -> ParsedUri:
     claim, _, path = rest.partition("/")
-    if not claim or not _DNS_SUBDOMAIN.match(claim):
+    if not claim or dns_subdomain_problems(claim):
         raise UriError(
             "must be pvc://CLAIM/PATH with CLAIM a PersistentVolumeClaim in the job's "
             f"namespace (lowercase DNS name), got pvc://{rest}"

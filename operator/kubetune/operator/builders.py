@@ -7,6 +7,7 @@ operator can find it again after a restart.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -326,7 +327,11 @@ def pvc_path_env(claim: str) -> str:
 
 
 def _volume_name(claim: str) -> str:
-    return "pvc-" + re.sub(r"[^a-z0-9-]", "-", claim)[:59]
+    """A DNS label, distinct per claim: claims differing only in '.' and '-' (`a.b`, `a-b`)
+    or past the 63-character cut would otherwise share a volume name, and the API server
+    refuses a pod with duplicate volume names or a name ending in '-'."""
+    digest = hashlib.sha256(claim.encode()).hexdigest()[:8]
+    return f"pvc-{re.sub(r'[^a-z0-9-]', '-', claim)[:46].strip('-')}-{digest}"
 
 
 def _unique(items: Iterable[str]) -> list[str]:
