@@ -245,7 +245,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             deadline = started + args.timeout
             names = [f"soak-{i:04d}" for i in range(args.jobs)]
             pending = list(names)
-            next_kill = started + rng.uniform(2, args.kill_every)
+            next_kill = started + rng.uniform(3, args.kill_every)
             try:
                 while time.monotonic() < deadline:
                     history.poll()
@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         break
                     if time.monotonic() >= next_kill:
                         operator.kill_and_restart()
-                        next_kill = time.monotonic() + rng.uniform(2, args.kill_every)
+                        next_kill = time.monotonic() + rng.uniform(3, args.kill_every)
                     time.sleep(0.3)
                 seconds = time.monotonic() - started
                 time.sleep(1.0)  # anything still in flight after the end is recorded too
@@ -324,8 +324,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--fault-rate", type=float, default=0.05)
     parser.add_argument("--restarts", type=int, default=3, help="at least this many operator kills")
-    parser.add_argument("--kill-every", type=float, default=12.0,
-                        help="kills come every 2..this many seconds, at random")
+    parser.add_argument("--kill-every", type=float, default=20.0,
+                        help="kills come every 3..this many seconds, at random (a restart "
+                             "lists every object again: give it time to work in between)")
     parser.add_argument("--concurrency", type=int, default=40,
                         help="FinetuneJobs in flight at once (their pods are local processes)")
     parser.add_argument("--step-seconds", type=float, default=1.0,

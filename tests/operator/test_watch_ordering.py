@@ -39,3 +39,45 @@ def test_a_complete_job_with_its_terminated_pod_succeeds_with_the_result():
 
 def test_a_complete_job_whose_pods_are_gone_succeeds():
     assert o.observe_run(JOB, []).state == o.SUCCEEDED
+
+
+def test_an_evaljob_seen_before_its_finetunejob_is_woken_when_that_arrives():
+    """After a restart, kopf's watches fill the caches in any order. An EvalJob reconciled
+    before its (already succeeded) FinetuneJob was seen waits; seeing the FinetuneJob, whose
+    status does not change, must still wake it (found by benchmarks/chaos_soak.py)."""
+    import asyncio
+    import copy
+
+    from kubetune.operator.handlers import _on_job_event
+    from kubetune.operator.metrics import Metrics
+    from kubetune.operator.settings import Settings
+    from kubetune.operator.state import OperatorState
+    from kubetune.operator.status import Fit
+
+    from .cluster import FINETUNE_JOB
+    from .test_evaljob import EVAL_JOB
+    from .test_reconcile_races import RecordingKube
+
+    async def unknown(body, spec) -> Fit:
+        return Fit(None, "Unknown", "")
+
+    async def run() -> list[str]:
+        kube = RecordingKube(exists=True)
+        state = OperatorState(settings=Settings(), kube=kube, metrics=Metrics(),
+                              check_fit=unknown)
+        evaljob = copy.deepcopy(EVAL_JOB)
+        evaljob["metadata"].update(uid="e-1", generation=1)
+        finetune = copy.deepcopy(FINETUNE_JOB)
+        finetune["metadata"].update(uid="f-1", generation=1)
+        finetune["status"] = {"phase": "Succeeded", "jobName": "router-train",
+                              "result": {"modelUri": "pvc://models/router/merged"}}
+        await _on_job_event(state, "EvalJob", {"type": "ADDED", "object": evaljob})
+        assert "create Job" not in kube.calls  # waiting for a FinetuneJob not seen yet
+        await _on_job_event(state, "FinetuneJob", {"type": "ADDED", "object": finetune})
+        for _ in range(50):
+            if "create Job" in kube.calls:
+                break
+            await asyncio.sleep(0.02)
+        return kube.calls
+
+    assert "create Job" in asyncio.run(run())

@@ -75,10 +75,10 @@ class WatchStream:
         try:
             response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
             response.enable_chunked_encoding()
-            await response.prepare(raw_request)
             self._bookmark_interval = bookmark_interval
             self._fault = fault
-            with contextlib.suppress(ConnectionError):
+            with contextlib.suppress(ConnectionError):  # the client went away (or was killed)
+                await response.prepare(raw_request)
                 await self._stream(response, queue, resource_version, timeout_seconds)
             if self._cut and raw_request.transport is not None:
                 # No terminating chunk: the client sees the connection drop mid-stream.

@@ -107,8 +107,15 @@ async def _on_job_event(state: OperatorState, kind: str, event: dict) -> None:
         state.forget(kind, key)
         state.metrics.forget_job(kind, *key)
         return
+    first_seen = key not in state.bodies(kind)
     state.bodies(kind)[key] = body
     await reconcile(state, kind, key)
+    if first_seen and kind == "FinetuneJob":
+        # A restarted operator's watches fill their caches in no particular order: an
+        # EvalJob reconciled before its FinetuneJob was seen waits for it, and the
+        # FinetuneJob's status, unchanged, would not wake it.
+        for eval_key in eval_jobs_waiting_on(state, *key):
+            _later(state, 0, "EvalJob", eval_key)
 
 
 async def _sync_owner(state: OperatorState, child: dict[str, Any]) -> None:
