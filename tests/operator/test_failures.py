@@ -29,7 +29,7 @@ def test_oom_killed(api, operator):
     assert "gradientCheckpointing" in status["failure"]["hint"]
 
 
-@pytest.mark.parametrize("reason", ["InvalidDataset", "ModelNotFound"])
+@pytest.mark.parametrize("reason", ["InvalidDataset", "ModelNotFound", "OutputInUse"])
 def test_bad_input_reported_by_the_trainer(api, operator, reason):
     pod = _running(api)
     message = "no usable rows: line 3 malformed JSON; line 7 missing field 'label'"
@@ -40,6 +40,8 @@ def test_bad_input_reported_by_the_trainer(api, operator, reason):
     assert condition({"status": status}, "Failed")["message"] == message
     events = wait_for(lambda: [e for e in api.events("router") if e["reason"] == reason])
     assert events[0]["type"] == "Warning"
+    if reason == "OutputInUse":
+        assert "spec.output.overwrite: true" in status["failure"]["hint"]
 
 
 def test_deadline_exceeded(api, operator):

@@ -27,7 +27,12 @@ class RecordingKube:
 
     async def create(self, obj):
         self.calls.append(f"create {obj['kind']}")
-        return {**obj, "status": {}}
+        meta = {**obj["metadata"], "uid": f"uid-{obj['kind']}", "resourceVersion": "1"}
+        return {**obj, "metadata": meta, "status": {}}
+
+    async def set_controller(self, obj, owner):
+        self.calls.append(f"hand {obj['kind']} to {owner['kind']}")
+        return {**obj, "metadata": {**obj["metadata"], "ownerReferences": [owner]}}
 
     async def patch_status(self, kind, namespace, name, status, guard=None):
         self.calls.append("patch status")
@@ -59,4 +64,5 @@ def test_a_deleted_job_whose_children_vanished_first_gets_no_new_children():
 def test_a_live_job_gets_its_config_and_job():
     kube = RecordingKube(exists=True)
     asyncio.run(sync_finetune(_state(kube), ("team-a", "router")))
-    assert kube.calls == ["get", "create ConfigMap", "create Job", "patch status"]
+    assert kube.calls == ["get", "create ConfigMap", "create Job", "hand ConfigMap to Job",
+                          "patch status"]

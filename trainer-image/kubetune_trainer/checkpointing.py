@@ -5,10 +5,16 @@ Each holds what an uninterrupted run would still have in memory at that step:
     weights.safetensors   trainable parameters (the adapters, or the whole model for full)
     optimizer.pt          optimizer state          scheduler.pt   learning-rate schedule
     rng.pt                torch/cuda/numpy/python random states (dropout continues unchanged)
-    trainer_state.json    step, epoch, losses, early-stopping counters; written (and uploaded)
-                          last, so a checkpoint without it is incomplete and ignored
+    trainer_state.json    step, epoch, losses, early-stopping counters, and the uid of the
+                          FinetuneJob that wrote it (jobUid); written (and uploaded) last, so
+                          a checkpoint without it is incomplete and ignored
 
 The data position is the step: the batch schedule is a function of (seed, step).
+
+A run resumes only from its own FinetuneJob's checkpoints: a job deleted and created again
+under the same name (a new uid), or another job pointed at the same output.uri, must not
+continue a run it did not start. `claim` fails such a run with OutputInUse, or, with
+output.overwrite, deletes the other job's checkpoints and starts clean.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from .errors import OutputInUse
 from .storage import Destination
 
 log = logging.getLogger(__name__)
@@ -93,6 +100,40 @@ def save(dest: Destination, *, step: int, model, optimizer, scheduler, state: di
         dest.remove(FOLDER, old)
     log.info("checkpoint: saved step %d to %s", step, uri)
     return uri
+
+
+def owner_of(dest: Destination, name: str) -> str | None:
+    """The jobUid stamped into a complete checkpoint (None: written without one)."""
+    text = dest.read_text(FOLDER, name, STATE_FILE)
+    try:
+        return json.loads(text or "{}").get("jobUid")
+    except ValueError:
+        return None
+
+
+def claim(dest: Destination, job_uid: str | None, overwrite: bool) -> list[str]:
+    """Make sure every checkpoint under dest is this job's before resuming; returns the
+    names of other jobs' checkpoints that `overwrite` deleted.
+
+    A run without a uid (the trainer run by hand, outside the operator) claims nothing. A
+    checkpoint without a uid is another job's too: nothing says whose run it continues."""
+    if job_uid is None:
+        return []
+    foreign = [(name, owner_of(dest, name)) for name in completed_checkpoints(dest)]
+    foreign = [(name, owner) for name, owner in foreign if owner != job_uid]
+    if not foreign:
+        return []
+    if not overwrite:
+        name, owner = foreign[-1]
+        raise OutputInUse(
+            f"output.uri {dest.uri} holds checkpoints of another FinetuneJob ({name}, written "
+            f"by uid {owner or 'unknown'}; this job is uid {job_uid}): choose another "
+            "output.uri, or set output.overwrite: true to delete them and start clean")
+    for name, _ in foreign:
+        dest.remove(FOLDER, name)
+    log.warning("checkpoint: output.overwrite: deleted %d checkpoints of another job (%s)",
+                len(foreign), ", ".join(name for name, _ in foreign))
+    return [name for name, _ in foreign]
 
 
 def latest(dest: Destination) -> Checkpoint | None:

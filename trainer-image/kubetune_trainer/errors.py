@@ -40,3 +40,10 @@ class Diverged(InputError):
     """The loss became NaN/inf or exploded: the same config would diverge again."""
 
     reason = "Diverged"
+
+
+class OutputInUse(InputError):
+    """output.uri holds checkpoints of another FinetuneJob (another uid): resuming them would
+    continue someone else's run."""
+
+    reason = "OutputInUse"

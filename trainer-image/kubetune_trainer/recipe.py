@@ -97,6 +97,12 @@ class FinetuneRecipe:
         self.info("setup: rank %d of %d, %s, precision %s", self.rank, self.world,
                   self.accelerator.distributed_type, self.mixed_precision)
         set_seed(self.hyper.seed)
+        # Before anything is loaded: only this FinetuneJob's checkpoints may be resumed. Rank 0
+        # deletes another job's (output.overwrite) while the others wait; without overwrite
+        # every rank fails alike.
+        if self.is_main or not self.config.output.overwrite:
+            checkpointing.claim(self.dest, self.config.job_uid, self.config.output.overwrite)
+        self.accelerator.wait_for_everyone()
 
         source = model_source(self.config.model.uri)
         self.tokenizer = load_tokenizer(self.config.model.uri, source)
@@ -407,7 +413,7 @@ class FinetuneRecipe:
             rng_states = gather_object(rng_states)  # every rank's, in rank order
         if self.is_main:
             state = {**self.state, "epoch": self.step / self.schedule.steps_per_epoch,
-                     "totalSteps": self.total_steps}
+                     "totalSteps": self.total_steps, "jobUid": self.config.job_uid}
             uri = checkpointing.save(
                 self.dest, step=self.step, model=self.accelerator.unwrap_model(self.model),
                 optimizer=self.optimizer, scheduler=self.scheduler, state=state,

@@ -268,6 +268,23 @@ class Destination:
         parsed = parse(self.uri_of(*parts))
         return bool(_s3_keys(parsed.authority, parsed.path.strip("/")))
 
+    def read_text(self, *parts: str) -> str | None:
+        """The text of one file at uri_of(*parts), or None if there is none."""
+        base = local_path(self.uri)
+        if base is not None:
+            path = base.joinpath(*parts)
+            return path.read_text(encoding="utf-8") if path.is_file() else None
+        from botocore.exceptions import ClientError
+
+        parsed = parse(self.uri_of(*parts))
+        try:
+            reply = s3_client().get_object(Bucket=parsed.authority, Key=parsed.path.strip("/"))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                return None
+            raise
+        return reply["Body"].read().decode("utf-8")
+
     def fetch_dir(self, *parts: str) -> Path:
         """A local copy of uri_of(*parts) (the folder itself for file/pvc)."""
         base = local_path(self.uri)

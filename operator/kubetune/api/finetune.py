@@ -215,6 +215,9 @@ class OutputSpec(SpecModel):
     """Also write the base model with the adapter merged in (under merged/)."""
     secret_ref: SecretRef | None = None
     """Secret with credentials for the output location."""
+    overwrite: bool = False
+    """true: start clean when checkpoints of another FinetuneJob (another uid, e.g. an earlier
+    job of the same name) are under uri, deleting them; false: fail with OutputInUse."""
 
 
 class Checkpointing(SpecModel):

@@ -38,6 +38,8 @@ class TrainerModel(SpecModel):
 class TrainerOutput(SpecModel):
     uri: Uri
     merge_adapter: bool
+    overwrite: bool = False
+    """Delete another job's checkpoints under uri instead of failing with OutputInUse."""
 
 
 class TrainerResources(SpecModel):
@@ -57,6 +59,8 @@ class TrainerConfig(SpecModel):
     kind: Literal["TrainerConfig"] = "TrainerConfig"
     job_name: str
     namespace: str
+    job_uid: str | None = None
+    """The FinetuneJob's uid, stamped into each checkpoint: a run resumes only its own."""
     model: TrainerModel
     dataset: DatasetSpec
     method: MethodSpec
@@ -99,13 +103,15 @@ class EvalConfig(SpecModel):
     gpus: int
 
 
-def trainer_config_for(name: str, namespace: str, spec: FinetuneJobSpec) -> TrainerConfig:
-    """The trainer's config for a validated FinetuneJob spec."""
+def trainer_config_for(name: str, namespace: str, spec: FinetuneJobSpec,
+                       uid: str | None = None) -> TrainerConfig:
+    """The trainer's config for a validated FinetuneJob spec (`uid`: the FinetuneJob's)."""
     hyper = spec.hyperparameters
     packing = hyper.packing if hyper.packing is not None else spec.model.task == "causal-lm"
     return TrainerConfig(
         job_name=name,
         namespace=namespace,
+        job_uid=uid,
         model=TrainerModel(
             uri=spec.model.uri, task=spec.model.task, num_labels=spec.model.num_labels
         ),
@@ -114,7 +120,8 @@ def trainer_config_for(name: str, namespace: str, spec: FinetuneJobSpec) -> Trai
         hyperparameters=ResolvedHyperparameters(**{
             **dict(hyper), "packing": packing,
             "learning_rate": hyper.learning_rate or DEFAULT_LEARNING_RATE[spec.method.type]}),
-        output=TrainerOutput(uri=spec.output.uri, merge_adapter=spec.output.merge_adapter),
+        output=TrainerOutput(uri=spec.output.uri, merge_adapter=spec.output.merge_adapter,
+                             overwrite=spec.output.overwrite),
         checkpointing=spec.checkpointing,
         resources=TrainerResources(gpus=spec.resources.gpus, nodes=spec.resources.nodes),
     )

@@ -2,7 +2,8 @@
 
 Every child object is named deterministically (kubetune.api.names), owned by its job
 through a controller ownerReference (so deleting the job removes it), and labelled so the
-operator can find it again after a restart.
+operator can find it again after a restart. The ConfigMap and Service are handed over to the
+Job once it exists (ownership.job_owner_reference), so that they go when it goes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..api.names import config_map_name, eval_job_name, eval_run_job_name, train
 from ..api.resources import API_VERSION, EVAL_JOB
 from ..launch import trainer_command
 from . import labels
+from .generations import EVAL_APPLIED_LATER, FINETUNE_APPLIED_LATER, digest
 from .settings import Settings
 
 CONFIG_DIR = "/etc/kubetune"
@@ -41,9 +43,12 @@ def owner_reference(kind: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _metadata(name: str, kind: str, body: dict[str, Any], component: str,
-              extra_labels: dict[str, str] | None = None) -> dict[str, Any]:
+              extra_labels: dict[str, str] | None = None,
+              spec_digest: str | None = None) -> dict[str, Any]:
     meta = body["metadata"]
+    annotations = {"annotations": {labels.SPEC_DIGEST: spec_digest}} if spec_digest else {}
     return {
+        **annotations,
         "name": name,
         "namespace": meta["namespace"],
         "labels": {
@@ -125,9 +130,10 @@ def training_job(body: dict[str, Any], spec: FinetuneJobSpec, settings: Settings
     if spec.active_deadline_seconds:
         job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
     extra = {labels.QUEUE_NAME: queue} if queue else {}
-    metadata = _metadata(name, "FinetuneJob", body, "trainer", extra)
+    metadata = _metadata(name, "FinetuneJob", body, "trainer", extra,
+                         digest(spec.to_wire(), FINETUNE_APPLIED_LATER))
     if nodes > 1:
-        metadata["annotations"] = {labels.ATTEMPT: str(attempt)}
+        metadata["annotations"][labels.ATTEMPT] = str(attempt)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -168,7 +174,8 @@ def evaluation_job(body: dict[str, Any], config: EvalConfig, spec: EvalJobSpec,
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _metadata(name, "EvalJob", body, "evaluator", extra),
+        "metadata": _metadata(name, "EvalJob", body, "evaluator", extra,
+                              spec_digest=digest(spec.to_wire(), EVAL_APPLIED_LATER)),
         "spec": job_spec,
     }
 
@@ -199,9 +206,8 @@ def eval_job_from_finetune(body: dict[str, Any], spec: FinetuneJobSpec,
     return {
         "apiVersion": API_VERSION,
         "kind": EVAL_JOB.kind,
-        "metadata": {
-            **_metadata(eval_job_name(name), "FinetuneJob", body, "evaluation"),
-        },
+        "metadata": _metadata(eval_job_name(name), "FinetuneJob", body, "evaluation",
+                              spec_digest=digest(evaluation.to_wire())),
         "spec": EvalJobSpec.model_validate(eval_spec).to_wire(),
     }
 

@@ -18,6 +18,7 @@ from . import labels
 from .fit import make_fit_checker
 from .kube import Kube
 from .metrics import Metrics
+from .ownership import controller_reference
 from .progress import poll_forever
 from .reconcile import eval_jobs_waiting_on, sync_eval, sync_finetune
 from .settings import Settings
@@ -26,6 +27,18 @@ from .state import Key, OperatorState
 log = logging.getLogger("kubetune.operator")
 registry = kopf.OperatorRegistry()
 MAX_RETRY_DELAY = 60.0
+CHILD_RESOURCES = (("batch", "v1", "jobs"), ("", "v1", "pods"), ("", "v1", "configmaps"),
+                   ("", "v1", "services"))
+"""Watched with a server-side label selector: the API server sends only kubetune's objects,
+not every Pod of the cluster (kopf's `labels=` filters only after receiving)."""
+MANAGED_SELECTOR_TEXT = ",".join(f"{k}={v}" for k, v in labels.MANAGED_SELECTOR.items())
+
+
+def watch_only_managed_children(settings: kopf.OperatorSettings) -> None:
+    """kopf 1.45 passes settings.watching.label_selectors as `labelSelector` on the list and
+    watch requests of the matching resources (kopf/_cogs/clients/watching.py)."""
+    for resource in CHILD_RESOURCES:
+        settings.watching.label_selectors[resource] = MANAGED_SELECTOR_TEXT
 
 
 @kopf.on.login(registry=registry)
@@ -38,6 +51,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: Settings = memo.get("settings") or Settings.from_env()
     settings.posting.level = logging.INFO  # kopf.event(): Events for condition transitions
+    watch_only_managed_children(settings)  # before the watchers start, which is after this
     kube = memo.get("kube") or Kube.connect()
     metrics = memo.get("metrics") or Metrics()
     kube.on_reply = metrics.record_api_reply
@@ -50,6 +64,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
             state.jobs[_key(job)] = job
         for pod in await kube.list_managed("Pod", namespace):
             _cache_pod(state, pod)
+        for kind in ("ConfigMap", "Service"):
+            for child in await kube.list_managed(kind, namespace):
+                state.children(kind)[_key(child)] = child
     memo.state = state
     memo.poller = asyncio.create_task(poll_forever(state))
     log.info("kubetune operator started (namespaces: %s)",
@@ -87,6 +104,29 @@ async def child_job_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
     await _sync_owner(state, job)
 
 
+@kopf.on.event("", "v1", "configmaps", labels=labels.MANAGED_SELECTOR, registry=registry)
+async def config_map_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
+    await _on_part_event(memo.state, "ConfigMap", event)
+
+
+@kopf.on.event("", "v1", "services", labels=labels.MANAGED_SELECTOR, registry=registry)
+async def service_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
+    await _on_part_event(memo.state, "Service", event)
+
+
+async def _on_part_event(state: OperatorState, kind: str, event: dict) -> None:
+    """A ConfigMap or Service: cached; its deletion may free the name a job waits for
+    (WaitingForPreviousRun), and a new one may need handing over to its Job."""
+    child = event["object"]
+    if event["type"] == "DELETED":
+        state.children(kind).pop(_key(child), None)
+    else:
+        state.children(kind)[_key(child)] = child
+        if (controller_reference(child) or {}).get("kind") == "Job":
+            return  # handed over to its Job already: nothing for the job to do
+    await _sync_owner(state, child)
+
+
 @kopf.on.event("", "v1", "pods", labels=labels.MANAGED_SELECTOR, registry=registry)
 async def pod_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo.state
@@ -106,7 +146,14 @@ async def _on_job_event(state: OperatorState, kind: str, event: dict) -> None:
     if event["type"] == "DELETED":
         state.forget(kind, key)
         state.metrics.forget_job(kind, *key)
+        await _sync_owner(state, body)  # a FinetuneJob may wait for its EvalJob's name
         return
+    cached = state.bodies(kind).get(key)
+    if cached is not None and cached["metadata"].get("uid") != body["metadata"].get("uid"):
+        # Deleted and created again, the DELETED event lost to a watch restart: nothing
+        # known of the earlier incarnation (its last written status) may carry over.
+        state.forget(kind, key)
+        state.metrics.forget_job(kind, *key)
     first_seen = key not in state.bodies(kind)
     state.bodies(kind)[key] = body
     await reconcile(state, kind, key)

@@ -264,12 +264,27 @@ class Kube:
             if error.status not in (404, 409):  # gone already, or a newer Job by that name
                 raise
 
+    @uses("", "configmaps", "patch")
+    @uses("", "services", "patch")
+    async def set_controller(self, obj: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
+        """Make `owner` the object's only ownerReference (a Job taking over its ConfigMap).
+
+        The resourceVersion in the patch makes it conditional: a 409 if the object changed
+        (or was deleted and recreated) since it was read."""
+        meta = obj["metadata"]
+        patch = {"metadata": {"ownerReferences": [owner],
+                              "resourceVersion": meta["resourceVersion"]}}
+        return await self._request("PATCH", path_of(obj["kind"], meta["namespace"], meta["name"]),
+                                   patch, MERGE_PATCH, verb="patch")
+
     # --- reads ----------------------------------------------------------------------------
 
     @uses("batch", "jobs", "list")
     @uses("", "pods", "list")
+    @uses("", "configmaps", "list")
+    @uses("", "services", "list")
     async def list_managed(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
-        """Jobs or Pods that kubetune manages, in one namespace or all."""
+        """Jobs, Pods, ConfigMaps or Services that kubetune manages, in one namespace or all."""
         query = urlencode({"labelSelector": MANAGED_SELECTOR})
         reply = await self._request("GET", f"{path_of(kind, namespace)}?{query}", verb="list")
         return reply.get("items", [])
@@ -290,10 +305,14 @@ class Kube:
                 return workload
         return None
 
+    @uses("", "configmaps", "get")
+    @uses("", "services", "get")
     @uses("batch", "jobs", "get")
-    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+    @uses(GROUP, "evaljobs", "get")
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A child object, or None when there is none."""
         try:
-            return await self._request("GET", path_of("Job", namespace, name), verb="get")
+            return await self._request("GET", path_of(kind, namespace, name), verb="get")
         except ApiError as error:
             if error.status == 404:
                 return None

@@ -17,5 +17,8 @@ ATTEMPT = "kubetune.io/attempt"
 SKIP_FIT_CHECK = "kubetune.io/skip-fit-check"
 """Annotation: "true" creates the Job even when the planner says the model does not fit."""
 
+SPEC_DIGEST = "kubetune.io/spec-digest"
+"""Annotation on a Job (and a FinetuneJob's EvalJob): digest of the spec it was built from."""
+
 OWNER_LABEL = {"FinetuneJob": FINETUNE_JOB, "EvalJob": EVAL_JOB}
 MANAGED_SELECTOR = {MANAGED_BY: MANAGED_BY_VALUE}

@@ -34,6 +34,8 @@ HINTS = {
     c.MODEL_NOT_FOUND: "check spec.model.uri and, for private models, model.secretRef",
     c.DIVERGED: "lower hyperparameters.learningRate (e.g. 10x), raise warmupRatio, and check "
                 "the data (labels, empty or extremely long rows)",
+    c.OUTPUT_IN_USE: "choose another spec.output.uri, or set spec.output.overwrite: true to "
+                     "delete the other job's checkpoints and start clean",
     c.DEADLINE_EXCEEDED: "raise activeDeadlineSeconds or train fewer steps",
     c.BACKOFF_LIMIT_EXCEEDED: "every retry failed; see the message and the pod logs",
     c.TRAINER_ERROR: "see the message and the trainer's logs (kubectl logs job/<name>-train)",
@@ -293,7 +295,7 @@ def _failure(failed: dict[str, Any], pods: list[dict[str, Any]],
         return c.OOM_KILLED, "a trainer container ran out of memory (OOMKilled)"
     if trainer_reason == c.OOM_KILLED:  # CUDA out of memory, caught by the trainer
         return c.OOM_KILLED, summary.get("message", "the GPU ran out of memory")
-    if trainer_reason in (c.INVALID_DATASET, c.MODEL_NOT_FOUND, c.DIVERGED):
+    if trainer_reason in (c.INVALID_DATASET, c.MODEL_NOT_FOUND, c.DIVERGED, c.OUTPUT_IN_USE):
         return trainer_reason, summary.get("message", "")
     if job_reason == "BackoffLimitExceeded":
         detail = summary.get("message") or failed.get("message", "")

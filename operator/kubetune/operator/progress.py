@@ -15,6 +15,7 @@ import aiohttp
 from ..api.names import train_job_name
 from . import observe as o
 from .monotonic import forward_only
+from .ownership import belongs_to
 from .reconcile import now_text
 from .state import Key, OperatorState
 from .status import checkpoint_from_report, progress_changed, progress_from_report
@@ -46,13 +47,14 @@ async def poll_once(state: OperatorState, session: aiohttp.ClientSession) -> int
 
 
 def _running_targets(state: OperatorState):
-    for key, _body in list(state.finetunejobs.items()):
+    for key, body in list(state.finetunejobs.items()):
         if state.current_status("FinetuneJob", key).get("phase") != "Running":
             continue
         namespace, name = key
-        job_name = train_job_name(name)
-        run = o.observe_run(state.jobs.get((namespace, job_name)),
-                            state.pods_of(namespace, job_name))
+        job = state.jobs.get((namespace, train_job_name(name)))
+        if not belongs_to(job, [body["metadata"].get("uid")]):
+            continue  # an earlier run's Job: never polled for this job's status
+        run = o.observe_run(job, state.pods_of_job(job))
         if run.progress_ip:
             yield key, run.progress_ip
 

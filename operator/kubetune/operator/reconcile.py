@@ -18,12 +18,14 @@ from pydantic import ValidationError
 from ..admission.placement import placement_problems
 from ..api import EvalJobSpec, FinetuneJobSpec, eval_config_for, trainer_config_for
 from ..api.evaljob import BaselineTraining
-from ..api.names import eval_run_job_name, train_job_name
+from ..api.names import config_map_name, eval_run_job_name, train_job_name
 from ..api.trainer_config import EvalModelConfig
 from ..validation import validate_document
 from . import builders
 from . import conditions as c
+from . import generations as g
 from . import observe as o
+from . import ownership as own
 from .events import post_condition_events, post_warning
 from .kube import ApiError
 from .labels import SKIP_FIT_CHECK
@@ -103,21 +105,34 @@ class Visit:
     now: str
     job_name: str
     job: dict[str, Any] | None
+    """This job's own Job (its controller ownerReference is this job's uid), or None."""
+    in_the_way: str | None = None
+    """An earlier run's Job holds the name: what to tell the user while waiting for it."""
+
+    @property
+    def uid(self) -> str:
+        return self.body["metadata"].get("uid", "")
 
 
 async def _begin(state: OperatorState, kind: str, key: Key) -> Visit | None:
     """The job to reconcile, or None: gone, being deleted, invalid (then its status says
     why, and it is never retried), or finished after running, with its Job already removed
     by ttlSecondsAfterFinished: a finished run is never started again, whatever changes
-    later (the spec sections that define it are immutable anyway)."""
+    later (the spec sections that define it are immutable anyway). That status was derived
+    from this job's own Job only: another incarnation's Job is never read into it."""
     body = state.bodies(kind).get(key)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return None
     namespace, name = key
     job_name = train_job_name(name) if kind == "FinetuneJob" else eval_run_job_name(name)
+    job = state.jobs.get((namespace, job_name))
+    uid = body["metadata"].get("uid")
+    stale = None
+    if job is not None and not own.belongs_to(job, [uid]):
+        stale, job = own.in_the_way(job, kind), None
     visit = Visit(body, state.current_status(kind, key), body["metadata"].get("generation"),
-                  now_text(), job_name, state.jobs.get((namespace, job_name)))
-    if visit.job is None and visit.old.get("phase") in TERMINAL and visit.old.get("jobName"):
+                  now_text(), job_name, job, stale)
+    if job is None and visit.old.get("phase") in TERMINAL and visit.old.get("jobName"):
         return None
     if _rejected_for_good(visit.old, visit.generation):
         return None  # the API server refused this spec's child: only a new spec is tried
@@ -203,9 +218,11 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
         "reason") == c.RESTARTING
     next_attempt = (old.get("attempts") or 0) + 1 if restarting else 1
     pods = state.pods_of(namespace, job_name)
-    if job is None and not blocked and not (restarting and _any_running(pods)):
+    waiting = visit.in_the_way
+    if (job is None and not blocked and not waiting
+            and not (restarting and _any_running(pods))):
         try:
-            job = await _create_training(state, body, spec, next_attempt)
+            job, waiting = await _create_training(state, body, spec, next_attempt)
         except ChildRejected as rejection:
             return await _report_rejection(state, "FinetuneJob", visit, rejection)
         if key not in state.finetunejobs:
@@ -213,12 +230,17 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
     queue = builders.queue_of(spec, state.settings)
     again = None
     if job is not None:
+        await _hand_over(state, job, [("ConfigMap", config_map_name(key[1])),
+                                      ("Service", job_name)])
         job, again = await _sync_suspend(state, spec, job, queue)
     if restarting and (job is None or job["metadata"].get("deletionTimestamp")):
-        # The failed attempt's Job and pods are going; the next starts when they are gone.
+        # The failed attempt's Job and pods (and, as the Job owns them, its ConfigMap and
+        # Service) are going; the next starts when they are gone.
         run = o.restarting(job_name, next_attempt, nodes)
+    elif waiting:
+        run = o.RunObservation(o.ABSENT, own.WAITING_FOR_PREVIOUS_RUN, waiting)
     else:
-        run = o.observe_run(job, _pods_of_job(pods, job), queue=queue,
+        run = o.observe_run(job, state.pods_of_job(job), queue=queue,
                             suspend_requested=spec.suspend)
         run = o.gang_verdict(run, job, spec.backoff_limit, nodes) if job else run
     eval_name = old.get("evalJobName")  # created once; not re-created if a user deletes it
@@ -227,10 +249,14 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
             eval_name = await _create_evaluation(state, body, spec, generation)
         except ChildRejected as rejection:
             again = _evaluation_rejected(state, body, generation, rejection)
+    wire = spec.to_wire()
+    applied = (g.carries(job, wire, g.FINETUNE_APPLIED_LATER)
+               and g.carries(state.evaljobs.get((namespace, eval_name or "")),
+                             (spec.evaluation.to_wire() if spec.evaluation else {})))
     status = finetune_status(
-        generation=generation, old=old, fit=fit, blocked=blocked, run=run,
-        suspend_requested=spec.suspend, eval_job_name=eval_name,
-        gpus_per_pod=spec.resources.gpus, now=now, job_name=job_name)
+        generation=g.observed_generation(generation, old, applied), old=old, fit=fit,
+        blocked=blocked, run=run, suspend_requested=spec.suspend, eval_job_name=eval_name,
+        gpus_per_pod=spec.resources.gpus, now=now, job_name=None if waiting else job_name)
     _record_outcome(state, "FinetuneJob", namespace, old, status)
     await write_status(state, "FinetuneJob", body, old, status)
     if run.state == o.RESTARTING and job is not None and not job["metadata"].get(
@@ -244,43 +270,87 @@ def _any_running(pods: list[dict[str, Any]]) -> bool:
     return any((p.get("status") or {}).get("phase") not in ("Succeeded", "Failed") for p in pods)
 
 
-def _pods_of_job(pods: list[dict[str, Any]], job: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The pods this very Job owns: a gang attempt's Job reuses the name of the one before,
-    whose pods may still be listed while the garbage collector removes them."""
-    if job is None:
-        return pods
-    uid = job["metadata"].get("uid")
-    return [p for p in pods if not (p["metadata"].get("ownerReferences")) or any(
-        ref.get("uid") == uid for ref in p["metadata"]["ownerReferences"])]
+Created = tuple[dict[str, Any] | None, str | None]
+"""This job's Job (None if not made yet), or what is in the way (an earlier run's child)."""
 
 
 async def _create_training(state: OperatorState, body: dict[str, Any],
-                           spec: FinetuneJobSpec, attempt: int = 1) -> dict[str, Any] | None:
+                           spec: FinetuneJobSpec, attempt: int = 1) -> Created:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if not await _still_exists(state, "FinetuneJob", body):
-        return None
-    config = trainer_config_for(name, namespace, spec)
-    await _create_child(state, builders.config_map("FinetuneJob", body, config))
+        return None, None
+    config = trainer_config_for(name, namespace, spec, uid=body["metadata"]["uid"])
+    parts = [builders.config_map("FinetuneJob", body, config)]
     if spec.resources.nodes > 1:
-        await _create_child(state, builders.headless_service(body))
-    return await _create_job(state, "FinetuneJob", body,
-                             builders.training_job(body, spec, state.settings, attempt))
+        parts.append(builders.headless_service(body))
+    return await _create_children(state, "FinetuneJob", body, parts,
+                                  builders.training_job(body, spec, state.settings, attempt))
 
 
-async def _create_job(state: OperatorState, kind: str, body: dict[str, Any],
-                      job: dict[str, Any]) -> dict[str, Any] | None:
-    """Create the batch/v1 Job (or read it, when it exists already: an operator restart)
-    and keep it in the cache."""
-    namespace, job_name = job["metadata"]["namespace"], job["metadata"]["name"]
-    created = await _create_child(state, job)
-    if created is None:
-        created = await state.kube.get_job(namespace, job_name)
-    else:
-        state.metrics.created.labels(kind, namespace).inc()
+async def _create_children(state: OperatorState, kind: str, body: dict[str, Any],
+                           parts: list[dict[str, Any]], job: dict[str, Any]) -> Created:
+    """Create the ConfigMap (and Service), then the Job, then hand the first ones over to
+    the Job. What exists already counts only if it is this job's (an operator restart);
+    an earlier run's object stops everything: its pods would mount the wrong config."""
+    uid = body["metadata"]["uid"]
+    for part in parts:
+        existing, _ = await _create_or_read(state, part)
+        if not own.belongs_to(existing, [uid]):
+            return None, own.in_the_way(existing, kind)
+    created, new = await _create_or_read(state, job)
+    if not own.belongs_to(created, [uid]):
+        return None, own.in_the_way(created, kind)
+    if new:
+        state.metrics.created.labels(kind, body["metadata"]["namespace"]).inc()
         _observe_start_latency(state, kind, body)
+    key = (created["metadata"]["namespace"], created["metadata"]["name"])
+    if not own.belongs_to(state.jobs.get(key), [uid]):
+        state.jobs[key] = created
+    created = state.jobs[key]
+    await _hand_over(state, created, [(p["kind"], p["metadata"]["name"]) for p in parts])
+    return created, None
+
+
+async def _create_or_read(state: OperatorState,
+                          obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The object as created (True), or the one that holds its name already (False)."""
+    kind, meta = obj["kind"], obj["metadata"]
+    key = (meta["namespace"], meta["name"])
+    cached = state.children(kind).get(key)
+    if cached is not None and not own.belongs_to(cached, own_uids(obj)):
+        return cached, False  # the watch says it is in the way: no need to ask the server
+    created = await _create_child(state, obj)
     if created is not None:
-        state.jobs.setdefault((namespace, job_name), created)
-    return state.jobs.get((namespace, job_name))
+        state.children(kind)[key] = created
+        return created, True
+    existing = await state.kube.get(kind, *key)
+    if existing is None:  # in the way a moment ago, gone now: retried by the caller
+        raise RuntimeError(f"{kind} {key[0]}/{key[1]} existed and was deleted; retrying")
+    return existing, False
+
+
+def own_uids(obj: dict[str, Any]) -> list[str]:
+    return [ref["uid"] for ref in obj["metadata"].get("ownerReferences") or []]
+
+
+async def _hand_over(state: OperatorState, job: dict[str, Any],
+                     parts: list[tuple[str, str]]) -> None:
+    """Make the Job the controller of its ConfigMap and Service, so that they go with it
+    when ttlSecondsAfterFinished deletes it. Only parts still controlled by the Job's own
+    owner are moved: an earlier run's parts are never touched."""
+    namespace = job["metadata"]["namespace"]
+    owner_uid = own.controller_uid(job)
+    for kind, name in parts:
+        part = state.children(kind).get((namespace, name))
+        if part is None or not own.belongs_to(part, [owner_uid]):
+            continue
+        try:
+            moved = await state.kube.set_controller(part, own.job_owner_reference(job))
+        except ApiError as error:
+            if error.status not in (404, 409):
+                raise
+            continue  # changed or gone: the watch event of that brings the next reconcile
+        state.children(kind)[(namespace, name)] = moved
 
 
 async def _still_exists(state: OperatorState, kind: str, body: dict[str, Any]) -> bool:
@@ -336,14 +406,18 @@ async def _sync_suspend(state: OperatorState, spec: FinetuneJobSpec, job: dict[s
 
 async def _create_evaluation(state: OperatorState, body: dict[str, Any],
                              spec: FinetuneJobSpec, generation: int | None) -> str | None:
-    """Create the EvalJob of spec.evaluation; None while an earlier refusal holds."""
+    """Create the EvalJob of spec.evaluation; None while an earlier refusal holds, or while
+    an earlier run's EvalJob holds its name (its deletion brings the next reconcile)."""
     key = (EVALUATION_OF, body["metadata"]["namespace"], body["metadata"]["name"])
     rejected = state.rejected.get(key)
     if rejected and rejected[0] == generation and time.monotonic() < rejected[1]:
         return None
     eval_job = builders.eval_job_from_finetune(body, spec, spec.evaluation)
-    await _create_child(state, eval_job)
+    existing, _ = await _create_or_read(state, eval_job)
     state.rejected.pop(key, None)
+    if not own.belongs_to(existing, [body["metadata"]["uid"]]):
+        log.info("%s", own.in_the_way(existing, "FinetuneJob"))
+        return None
     return eval_job["metadata"]["name"]
 
 
@@ -405,18 +479,26 @@ async def sync_eval(state: OperatorState, key: Key) -> float | None:
     namespace, name = key
     spec = EvalJobSpec.model_validate(body["spec"])
     source = resolve_eval_model(state, namespace, spec)
-    if source.ready and job is None:
+    waiting = visit.in_the_way
+    if source.ready and job is None and not waiting:
         try:
-            job = await _create_evaluation_run(state, body, spec, source)
+            job, waiting = await _create_evaluation_run(state, body, spec, source)
         except ChildRejected as rejection:
             return await _report_rejection(state, "EvalJob", visit, rejection)
         if key not in state.evaljobs:
             return None  # deleted while we looked
-    run = o.observe_run(job, state.pods_of(namespace, job_name),
-                        queue=builders.queue_of(spec, state.settings))
-    status = eval_status(generation=generation, old=old, waiting=source.waiting,
-                         model_failed=source.failed, run=run, thresholds=spec.thresholds,
-                         now=now, job_name=job_name, task=source.task)
+    if job is not None:
+        await _hand_over(state, job, [("ConfigMap", config_map_name(name))])
+    if waiting:
+        run = o.RunObservation(o.ABSENT, own.WAITING_FOR_PREVIOUS_RUN, waiting)
+    else:
+        run = o.observe_run(job, state.pods_of_job(job),
+                            queue=builders.queue_of(spec, state.settings))
+    applied = g.carries(job, spec.to_wire(), g.EVAL_APPLIED_LATER)
+    status = eval_status(generation=g.observed_generation(generation, old, applied), old=old,
+                         waiting=source.waiting, model_failed=source.failed, run=run,
+                         thresholds=spec.thresholds, now=now, job_name=job_name,
+                         task=source.task)
     if status.get("results"):
         state.metrics.record_eval_results(namespace, name, status["results"])
     _record_outcome(state, "EvalJob", namespace, old, status)
@@ -484,10 +566,10 @@ def resolve_eval_model(state: OperatorState, namespace: str, spec: EvalJobSpec) 
 
 
 async def _create_evaluation_run(state: OperatorState, body: dict[str, Any], spec: EvalJobSpec,
-                                 source: EvalSource) -> dict[str, Any] | None:
+                                 source: EvalSource) -> Created:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if not await _still_exists(state, "EvalJob", body):
-        return None
+        return None, None
     config = eval_config_for(name, namespace, spec, model=source.model, task=source.task,
                              baseline=source.baseline, encoder=source.encoder,
                              training=source.training,
@@ -496,9 +578,10 @@ async def _create_evaluation_run(state: OperatorState, body: dict[str, Any], spe
             source.baseline.uri if source.baseline else None,
             config.encoder.uri if config.encoder else None,
             config.baseline_training.uri if config.baseline_training else None]
-    await _create_child(state, builders.config_map("EvalJob", body, config))
-    return await _create_job(state, "EvalJob", body, builders.evaluation_job(
-        body, config, spec, state.settings, source.secrets, [u for u in uris if u]))
+    return await _create_children(
+        state, "EvalJob", body, [builders.config_map("EvalJob", body, config)],
+        builders.evaluation_job(body, config, spec, state.settings, source.secrets,
+                                [u for u in uris if u]))
 
 
 def eval_jobs_waiting_on(state: OperatorState, namespace: str, finetune_name: str) -> list[Key]:

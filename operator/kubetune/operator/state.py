@@ -14,6 +14,7 @@ from typing import Any
 
 from .kube import Kube
 from .metrics import Metrics
+from .ownership import pods_of_job
 from .settings import Settings
 from .status import Fit
 
@@ -30,6 +31,10 @@ class OperatorState:
     finetunejobs: dict[Key, dict[str, Any]] = field(default_factory=dict)
     evaljobs: dict[Key, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    config_maps: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    services: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    """Managed children by name, whichever incarnation of a job they belong to: readers
+    check the owner uid (see ownership.py)."""
     pods: dict[Key, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
     """Pods by (namespace, Job name), then by pod name."""
     written: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
@@ -59,6 +64,17 @@ class OperatorState:
 
     def pods_of(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
         return list(self.pods.get((namespace, job_name), {}).values())
+
+    def pods_of_job(self, job: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """The pods of this very Job (not of an earlier Job of the same name)."""
+        if job is None:
+            return []
+        meta = job["metadata"]
+        return pods_of_job(self.pods_of(meta["namespace"], meta["name"]), job)
+
+    def children(self, kind: str) -> dict[Key, dict[str, Any]]:
+        return {"Job": self.jobs, "ConfigMap": self.config_maps, "Service": self.services,
+                "EvalJob": self.evaljobs}[kind]
 
     def forget(self, kind: str, key: Key) -> None:
         self.bodies(kind).pop(key, None)
