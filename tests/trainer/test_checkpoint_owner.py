@@ -35,7 +35,7 @@ def test_own_checkpoints_are_claimed_and_kept(tmp_path):
 @pytest.mark.parametrize("owner", ["uid-a", None])
 def test_another_jobs_checkpoints_fail_with_output_in_use(tmp_path, owner):
     _checkpoint(tmp_path, 4, owner)
-    with pytest.raises(OutputInUse, match="choose another output.uri, or set output.overwrite"):
+    with pytest.raises(OutputInUse, match=r"choose another output\.uri, or set output\.overwrite"):
         checkpointing.claim(Destination(f"file://{tmp_path}"), "uid-b", False)
     assert (tmp_path / "checkpoints" / "checkpoint-4").is_dir()  # nothing deleted
 
