@@ -39,11 +39,13 @@ def _recreate(api) -> str:
 
 
 def _waiting(api, name_in_message: str) -> dict:
-    status = api.wait_condition("FinetuneJob", "router", "Running", "False",
-                                "WaitingForPreviousRun")
-    running = condition({"status": status}, "Running")
-    assert name_in_message in running["message"], running["message"]
-    return status
+    """The job waits, and says for which object (the one in the way may change: first the
+    earlier Job, then, once that is collected, its ConfigMap)."""
+    def waits(status: dict) -> bool:
+        running = condition({"status": status}, "Running") or {}
+        return (running.get("reason") == "WaitingForPreviousRun"
+                and name_in_message in running.get("message", ""))
+    return api.wait_status("FinetuneJob", "router", waits)
 
 
 def test_an_earlier_runs_job_is_never_adopted_nor_read_into_status(api, operator):
@@ -91,15 +93,18 @@ def test_an_earlier_runs_config_map_holds_back_the_job(api, operator):
 
 
 def test_a_job_of_the_same_name_with_another_owner_is_left_alone(api, operator):
-    """A Job someone else made under the name (another controller's uid) is not ours."""
+    """A Job someone else made under the name (another controller, a live one, so the
+    garbage collector keeps it) is not this job's: never adopted, never read."""
+    keeper = api.core.create_namespaced_config_map(NAMESPACE, {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "keeper", "namespace": NAMESPACE}}).metadata.uid
     api.batch.create_namespaced_job(NAMESPACE, {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": "router-train", "namespace": NAMESPACE,
                      "labels": {"app.kubernetes.io/managed-by": "kubetune",
                                 "kubetune.io/finetunejob": "router"},
-                     "ownerReferences": [{"apiVersion": "kubetune.io/v1alpha1",
-                                          "kind": "FinetuneJob", "name": "router",
-                                          "uid": "0a0b0c0d-0000-4000-8000-000000000001",
+                     "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap",
+                                          "name": "keeper", "uid": keeper,
                                           "controller": True}]},
         "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
             {"name": "trainer", "image": "busybox"}]}}},
@@ -108,7 +113,7 @@ def test_a_job_of_the_same_name_with_another_owner_is_left_alone(api, operator):
         {"type": "Complete", "status": "True", "reason": "", "message": "",
          "lastTransitionTime": "2026-01-01T00:00:00Z"}], "succeeded": 1})
     api.create(copy.deepcopy(FINETUNE_JOB))
-    status = _waiting(api, "uid 0a0b0c0d-0000-4000-8000-000000000001")
+    status = _waiting(api, f"ConfigMap keeper (uid {keeper})")
     assert status["phase"] == "Pending" and "result" not in status
 
 
@@ -137,18 +142,19 @@ def test_ttl_removal_of_the_job_takes_its_config_map_and_service(api, operator):
 
 
 def test_observed_generation_only_for_changes_that_reached_the_job(api, operator):
-    """spec.image changed after the Job exists reaches no pod: observedGeneration stays; a
-    suspend is carried to the Job, and reverting the image makes the spec current again."""
+    """spec.backoffLimit changed after the Job exists reaches no Job: observedGeneration
+    stays; a suspend is carried to the Job, and reverting the change makes the spec current
+    again."""
     api.create(copy.deepcopy(FINETUNE_JOB))
     wait_for(lambda: api.raw_job("router-train"))
     api.wait_status("FinetuneJob", "router", lambda s: s.get("observedGeneration") == 1)
 
-    api.patch_spec("FinetuneJob", "router", {"image": "example.com/other:1", "suspend": True})
+    api.patch_spec("FinetuneJob", "router", {"backoffLimit": 5, "suspend": True})
     status = api.wait_status("FinetuneJob", "router", lambda s: s.get("phase") == "Suspended")
     assert api.get("FinetuneJob", "router")["metadata"]["generation"] == 2
     assert status["observedGeneration"] == 1
     assert {c["observedGeneration"] for c in status["conditions"]} == {1}
 
-    api.patch_spec("FinetuneJob", "router", {"image": None})
+    api.patch_spec("FinetuneJob", "router", {"backoffLimit": 2})
     status = api.wait_status("FinetuneJob", "router", lambda s: s.get("observedGeneration") == 3)
     assert status["phase"] == "Suspended"

@@ -25,11 +25,11 @@ def queries(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str, st
     seen: list[tuple[str, str, str | None]] = []
     serve = ApiServerEmulator._serve_resource
 
-    async def spy(self, raw_request, path):
+    async def spy(self, raw_request, path, *args, **kwargs):
         if raw_request.method == "GET" and path.name is None:
             kind = "watch" if raw_request.query.get("watch") in ("true", "1") else "list"
             seen.append((path.plural, kind, raw_request.query.get("labelSelector")))
-        return await serve(self, raw_request, path)
+        return await serve(self, raw_request, path, *args, **kwargs)
 
     monkeypatch.setattr(ApiServerEmulator, "_serve_resource", spy)
     yield seen
