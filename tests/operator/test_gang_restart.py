@@ -29,7 +29,8 @@ def test_a_gang_job_fails_fast_and_carries_its_attempt():
     assert {"action": "FailJob", "onPodConditions": [
         {"type": "DisruptionTarget", "status": "True"}]} in rules
     single = training_job(body, FinetuneJobSpec.model_validate(FINETUNE_JOB["spec"]), Settings())
-    assert single["spec"]["backoffLimit"] == 2 and "annotations" not in single["metadata"]
+    assert single["spec"]["backoffLimit"] == 2
+    assert "kubetune.io/attempt" not in single["metadata"]["annotations"]
 
 
 def _run_gang(api) -> tuple[str, str]:
