@@ -158,3 +158,31 @@ def test_observed_generation_only_for_changes_that_reached_the_job(api, operator
     api.patch_spec("FinetuneJob", "router", {"backoffLimit": 2})
     status = api.wait_status("FinetuneJob", "router", lambda s: s.get("observedGeneration") == 3)
     assert status["phase"] == "Suspended"
+
+
+def test_delete_and_apply_again_waits_for_the_garbage_collector(api, operator, cluster):
+    """`kubectl delete ftj router && kubectl apply -f router.yaml` (the InvalidDataset hint):
+    the emulator's garbage collector acts a while after the DELETE, as kube-controller-
+    manager's does, so the new job first meets the old Job with its failed run. It must
+    never report that run, and it runs once the old children are gone."""
+    cluster.call(lambda e: setattr(e.garbage_collector, "delay_seconds", 2.0))
+    api.create(copy.deepcopy(FINETUNE_JOB))
+    _fail_run(api)
+    old_uid = api.raw_job("router-train")["metadata"]["uid"]
+    api.delete("FinetuneJob", "router")
+    new_uid = api.create(copy.deepcopy(FINETUNE_JOB))["metadata"]["uid"]  # at once
+
+    status = _waiting(api, f"{NAMESPACE}/router-train")
+    assert api.raw_job("router-train")["metadata"]["uid"] == old_uid  # not collected yet
+    assert status["phase"] == "Pending"
+    job = wait_for(lambda: (j := api.raw_job("router-train"))["metadata"]["uid"] != old_uid
+                   and j, timeout=30, what="this incarnation's Job")
+    assert job["metadata"]["ownerReferences"][0]["uid"] == new_uid
+    api.start_pod("router-train", suffix="b")
+    api.wait_condition("FinetuneJob", "router", "Running", "True", "PodsRunning")
+    # Never, at any moment, did the new job's stored status say Failed.
+    history = cluster.call(lambda e: [copy.deepcopy(ev.new) for ev in e.store.events_since(
+        ("kubetune.io", "finetunejobs"), 0)])
+    phases = {(o.get("status") or {}).get("phase") for o in history
+              if o["metadata"]["uid"] == new_uid}
+    assert "Failed" not in phases and "Running" in phases
