@@ -186,3 +186,37 @@ def test_delete_and_apply_again_waits_for_the_garbage_collector(api, operator, c
     phases = {(o.get("status") or {}).get("phase") for o in history
               if o["metadata"]["uid"] == new_uid}
     assert "Failed" not in phases and "Running" in phases
+
+
+def test_an_earlier_runs_eval_job_is_not_taken_for_this_jobs_evaluation(api, operator):
+    """The EvalJob `<name>-eval` of another owner (a live one, so it stays) is not this
+    job's evaluation: evalJobName stays empty until that EvalJob is gone, then this job
+    creates its own."""
+    keeper = api.core.create_namespaced_config_map(NAMESPACE, {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "keeper", "namespace": NAMESPACE}}).metadata.uid
+    api.create({"apiVersion": "kubetune.io/v1alpha1", "kind": "EvalJob",
+                "metadata": {"name": "router-eval", "namespace": NAMESPACE,
+                             "labels": {"kubetune.io/finetunejob": "router"},
+                             "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap",
+                                                  "name": "keeper", "uid": keeper,
+                                                  "controller": True}]},
+                "spec": {"model": {"finetuneJobRef": {"name": "router"}},
+                         "dataset": {"uri": "pvc://data/feedback/old.jsonl"}}})
+    doc = copy.deepcopy(FINETUNE_JOB)
+    doc["spec"]["evaluation"] = {"dataset": {"uri": "pvc://data/feedback/test.jsonl"}}
+    uid = api.create(doc)["metadata"]["uid"]
+    wait_for(lambda: api.raw_job("router-train"))
+    pod = api.start_pod("router-train")
+    api.end_pod(pod, exit_code=0, message={"phase": "Succeeded", "reason": "Completed",
+                                           "result": {"modelUri": "pvc://models/router/merged"}})
+    api.finish_job("router-train")
+    status = api.wait_status("FinetuneJob", "router", lambda s: s.get("phase") == "Succeeded")
+    assert not status.get("evalJobName")
+
+    api.delete("EvalJob", "router-eval")
+    status = api.wait_status("FinetuneJob", "router", lambda s: s.get("evalJobName"),
+                             timeout=30)
+    evaljob = api.get("EvalJob", "router-eval")
+    assert evaljob["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert evaljob["spec"]["dataset"]["uri"] == "pvc://data/feedback/test.jsonl"
