@@ -183,6 +183,29 @@ def test_qlora_without_gpus_breaks_the_cel_rule():
         "FinetuneJob", doc)
 
 
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"spec.resources.strategy": "fsdp", "spec.resources.gpus": 0},
+     "resources.strategy fsdp needs GPUs: resources.gpus must be > 0"),
+    ({"spec.resources.strategy": "fsdp", "spec.method.type": "qlora"},
+     "resources.strategy fsdp is for method full or lora, not qlora"),
+    ({"spec.resources.strategy": "fsdp", "spec.resources.gpus": 2}, None),
+    ({"spec.resources.strategy": "auto", "spec.resources.gpus": 0}, None),
+])  # fmt: skip
+def test_fsdp_rules_in_cel_and_in_the_models(changes, message):
+    doc = FINETUNE_JOB
+    for path, value in changes.items():
+        doc = changed(doc, path, value)
+    failures = _cel_failures("FinetuneJob", doc)
+    if message is None:
+        assert failures == []
+        assert _cel_failures("FinetuneJob", _defaulted(doc)) == []
+        FinetuneJobSpec.model_validate(doc["spec"])
+    else:
+        assert message in failures
+        with pytest.raises(ValueError, match=message):
+            FinetuneJobSpec.model_validate(doc["spec"])
+
+
 @pytest.mark.parametrize("section", ["model", "dataset", "method", "hyperparameters",
                                      "resources", "output"])
 def test_training_sections_are_immutable(section):

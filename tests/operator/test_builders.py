@@ -127,6 +127,23 @@ def test_the_default_learning_rate_fits_the_method(method, given, resolved):
     assert config.hyperparameters.learning_rate == resolved
 
 
+@pytest.mark.parametrize(("requested", "planned", "resolved"), [
+    ("auto", "fsdp", "fsdp"), ("auto", "ddp", "ddp"), ("auto", None, "ddp"),
+    ("ddp", "fsdp", "ddp"), ("fsdp", None, "fsdp"),
+])  # fmt: skip
+def test_the_trainer_gets_a_resolved_strategy(requested, planned, resolved):
+    """auto becomes the planner's choice (ddp when the fit was not computed); an explicit
+    ddp or fsdp is what the trainer runs."""
+    from kubetune.api import trainer_config_for
+
+    spec = copy.deepcopy(BODY["spec"])
+    spec["method"] = {"type": "full"}
+    spec["resources"] = {"gpus": 2, "strategy": requested}
+    config = trainer_config_for("router", "team-a", FinetuneJobSpec.model_validate(spec),
+                                strategy=planned)
+    assert config.resources.strategy == resolved
+
+
 @pytest.mark.parametrize("claim", ["data", "my.claim-2"])
 def test_pvc_env_names_are_valid_env_var_names(claim):
     import re

@@ -89,3 +89,34 @@ def test_unknown_capacity_gives_unknown(llama):
     result = check_fit(llama, PlanRequest(), None)
     assert result.fits is None and result.reason == "Unknown"
     assert "spec.resources.gpuMemory" in result.message
+
+
+def test_fsdp_divides_state_by_all_gpus_of_all_nodes_and_adds_gather_buffers(llama):
+    """Weights, gradients and optimizer states split over gpus x nodes; activations and logits
+    stay per GPU; the gathered block (twice, for prefetch) and its gradients are added."""
+    ddp = PlanRequest(method="full", gpus=4, nodes=2, batch_size=1)
+    fsdp = ddp.with_changes(strategy="fsdp")
+    a, b = estimate_memory(llama, ddp), estimate_memory(llama, fsdp)
+    for item in ("weights", "gradients", "optimizer_states"):
+        assert getattr(b, item) == -(-getattr(a, item) // 8)
+    assert (b.activations, b.logits) == (a.activations, a.logits)
+    assert a.all_gather_buffers == 0
+    # Llama-3-8B's largest unit is the 128256 x 4096 embedding: bf16 twice + fp32 gradient.
+    assert b.all_gather_buffers == 128256 * 4096 * (2 + 2 + 4)
+
+
+def test_fsdp_on_one_gpu_shards_nothing(llama):
+    one = PlanRequest(method="full", gpus=1, strategy="fsdp")
+    assert estimate_memory(llama, one) == estimate_memory(llama, one.with_changes(strategy="ddp"))
+
+
+def test_combined_alternative_with_qlora_sets_ddp_back(llama):
+    """4-bit weights do not shard here: a pile of changes ending in qlora says strategy ddp."""
+    request = PlanRequest(method="full", gpus=2, batch_size=8, seq_length=4096)
+    result = check_fit(llama, request, parse_quantity("24Gi"))
+    assert result.fits is False
+    [alternative] = result.alternatives
+    assert alternative.changes["method.type"] == "qlora"
+    assert alternative.changes["resources.strategy"] == "ddp"
+    assert alternative.request.strategy == "ddp"
+    assert "strategy: fsdp" not in alternative.description

@@ -134,3 +134,55 @@ def test_unsupported_model_exits_1(tmp_path, capsys):
     manifest, config = write(tmp_path, MANIFEST, {"model_type": "t5"})
     assert plan(["-f", str(manifest), "--config-json", str(config)]) == 1
     assert "spec.model.uri: config.json: model_type 't5' is not supported" in capsys.readouterr().err
+
+
+def full_on_8_gpus(strategy: str | None) -> dict:
+    manifest = with_spec(method={"type": "full"}, resources__gpus=8, resources__gpuMemory="80Gi")
+    if strategy is not None:
+        manifest["spec"]["resources"]["strategy"] = strategy
+    return manifest
+
+
+@pytest.mark.parametrize(("strategy", "fits", "resolved"), [
+    ("ddp", False, "ddp"), ("fsdp", True, "fsdp"), ("auto", True, "fsdp"), (None, True, "fsdp"),
+])  # fmt: skip
+def test_llama3_8b_full_finetuning_on_8_gpus_fits_only_sharded(
+    tmp_path, capsys, strategy, fits, resolved
+):
+    """Issue 14's acceptance case: full finetuning of Llama-3-8B needs ~164 GiB per GPU as a
+    replica (DDP), ~39 GiB with weights, gradients and AdamW states split 8 ways (FSDP)."""
+    manifest, config = write(tmp_path, full_on_8_gpus(strategy))
+    assert plan(["-f", str(manifest), "--config-json", str(config), "-o", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["fits"], out["strategy"], out["plan"]["strategy"]) == (fits, resolved, resolved)
+    assert out["assumptions"]["shards"] == (8 if resolved == "fsdp" else 1)
+    if resolved == "ddp":
+        assert out["alternatives"][0]["changes"] == {"resources.strategy": "fsdp"}
+    else:
+        assert out["items"]["allGatherBuffers"] > 0
+        assert out["alternatives"] == []
+
+
+def test_table_shows_the_strategy(tmp_path, capsys):
+    manifest, config = write(tmp_path, full_on_8_gpus("ddp"))
+    assert plan(["-f", str(manifest), "--config-json", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "strategy    ddp (a full replica per GPU)" in out
+    assert "  - strategy: fsdp (~" in out
+    manifest, config = write(tmp_path, full_on_8_gpus("auto"))
+    assert plan(["-f", str(manifest), "--config-json", str(config)]) == 0
+    assert "strategy    fsdp (sharded over 8 GPUs)" in capsys.readouterr().out
+
+
+def test_auto_keeps_ddp_when_it_fits(tmp_path, capsys):
+    """LoRA on Llama-3-8B fits one replica per GPU: no sharding traffic is added."""
+    manifest, config = write(tmp_path, with_spec(resources__gpus=8))
+    assert plan(["-f", str(manifest), "--config-json", str(config), "-o", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["fits"], out["strategy"]) == (True, "ddp")
+
+
+def test_fsdp_on_cpu_is_rejected_naming_the_field(tmp_path, capsys):
+    manifest, config = write(tmp_path, with_spec(resources={"gpus": 0, "strategy": "fsdp"}))
+    assert plan(["-f", str(manifest), "--config-json", str(config)]) == 1
+    assert "resources.strategy fsdp needs GPUs" in capsys.readouterr().err

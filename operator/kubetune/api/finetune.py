@@ -204,6 +204,10 @@ class FinetuneResources(PodResources):
 
     nodes: int = Field(1, ge=1, le=256)
     """Nodes (pods); more than 1 runs multi-node data-parallel training."""
+    strategy: Literal["auto", "ddp", "fsdp"] = "auto"
+    """How the GPUs share the model: ddp (a full replica on every GPU), fsdp (weights, gradients
+    and optimizer state sharded across all GPUs of all nodes, FSDP2), or auto (ddp when the
+    planner says it fits, else fsdp)."""
 
 
 class OutputSpec(SpecModel):
@@ -256,6 +260,12 @@ class Evaluation(SpecModel):
     thresholds: dict[str, ThresholdSpec] = Field(default_factory=dict, max_length=16)
     """Per metric: a minimum value (maximum for loss and perplexity), or {value, beatBaseline};
     all must hold for Passed=True."""
+
+
+# accelerate shards with FSDP only across accelerators (on CPU it falls back to DDP).
+FSDP_NEEDS_GPUS = "resources.strategy fsdp needs GPUs: resources.gpus must be > 0"
+# 4-bit weights need a matching quant storage dtype to shard; not wired up yet.
+FSDP_NOT_QLORA = "resources.strategy fsdp is for method full or lora, not qlora"
 
 
 class FinetuneJobSpec(SpecModel):
@@ -312,6 +322,16 @@ class FinetuneJobSpec(SpecModel):
                     "method.type qlora needs GPUs: resources.gpus must be > 0",
                 ),
                 cel(
+                    "!has(self.resources.strategy) || self.resources.strategy != 'fsdp'"
+                    " || self.resources.gpus > 0",
+                    FSDP_NEEDS_GPUS,
+                ),
+                cel(
+                    "!has(self.resources.strategy) || self.resources.strategy != 'fsdp'"
+                    " || self.method.type != 'qlora'",
+                    FSDP_NOT_QLORA,
+                ),
+                cel(
                     "!(has(self.hyperparameters.packing) && self.hyperparameters.packing"
                     " && self.model.task == 'sequence-classification')",
                     "hyperparameters.packing must not be true for task sequence-classification",
@@ -327,6 +347,10 @@ def finetune_spec_problems(spec: FinetuneJobSpec) -> list[tuple[str, str]]:
     problems = []
     if spec.method.type == "qlora" and spec.resources.gpus == 0:
         problems.append(("", "method.type qlora needs GPUs: resources.gpus must be > 0"))
+    if spec.resources.strategy == "fsdp" and spec.resources.gpus == 0:
+        problems.append(("", FSDP_NEEDS_GPUS))
+    if spec.resources.strategy == "fsdp" and spec.method.type == "qlora":
+        problems.append(("", FSDP_NOT_QLORA))
     if spec.hyperparameters.packing and spec.model.task == "sequence-classification":
         problems.append(
             ("", "hyperparameters.packing must not be true for task sequence-classification")
@@ -355,6 +379,8 @@ class Plan(StatusModel):
     """Estimated peak memory per GPU."""
     gpu_memory_bytes: int | None = Field(None, ge=0)
     """Memory of one GPU."""
+    strategy: Literal["ddp", "fsdp"] | None = None
+    """How the GPUs share the model: resources.strategy, or what auto resolved to."""
 
 
 class Progress(StatusModel):

@@ -45,6 +45,7 @@ class TrainerOutput(SpecModel):
 class TrainerResources(SpecModel):
     gpus: int
     nodes: int
+    strategy: Literal["ddp", "fsdp"] = "ddp"  # resolved: never auto
 
 
 class ResolvedHyperparameters(Hyperparameters):
@@ -103,9 +104,13 @@ class EvalConfig(SpecModel):
     gpus: int
 
 
-def trainer_config_for(name: str, namespace: str, spec: FinetuneJobSpec,
-                       uid: str | None = None) -> TrainerConfig:
-    """The trainer's config for a validated FinetuneJob spec (`uid`: the FinetuneJob's)."""
+def trainer_config_for(
+    name: str, namespace: str, spec: FinetuneJobSpec, uid: str | None = None,
+    strategy: Literal["ddp", "fsdp"] | None = None,
+) -> TrainerConfig:
+    """The trainer's config for a validated FinetuneJob spec (`uid`: the FinetuneJob's).
+    `strategy` is the planner's resolution of resources.strategy auto; an explicit ddp or
+    fsdp in the spec wins."""
     hyper = spec.hyperparameters
     packing = hyper.packing if hyper.packing is not None else spec.model.task == "causal-lm"
     return TrainerConfig(
@@ -123,8 +128,20 @@ def trainer_config_for(name: str, namespace: str, spec: FinetuneJobSpec,
         output=TrainerOutput(uri=spec.output.uri, merge_adapter=spec.output.merge_adapter,
                              overwrite=spec.output.overwrite),
         checkpointing=spec.checkpointing,
-        resources=TrainerResources(gpus=spec.resources.gpus, nodes=spec.resources.nodes),
+        resources=TrainerResources(
+            gpus=spec.resources.gpus, nodes=spec.resources.nodes,
+            strategy=resolve_strategy(spec.resources.strategy, strategy),
+        ),
     )
+
+
+def resolve_strategy(
+    requested: Literal["auto", "ddp", "fsdp"], planned: Literal["ddp", "fsdp"] | None
+) -> Literal["ddp", "fsdp"]:
+    """The spec's ddp/fsdp as given; auto as the planner chose, ddp when it could not plan."""
+    if requested != "auto":
+        return requested
+    return planned or "ddp"
 
 
 def eval_config_for(

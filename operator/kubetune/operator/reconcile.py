@@ -222,7 +222,8 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
     if (job is None and not blocked and not waiting
             and not (restarting and _any_running(pods))):
         try:
-            job, waiting = await _create_training(state, body, spec, next_attempt)
+            job, waiting = await _create_training(state, body, spec, next_attempt,
+                                                  strategy=(fit.plan or {}).get("strategy"))
         except ChildRejected as rejection:
             return await _report_rejection(state, "FinetuneJob", visit, rejection)
         if key not in state.finetunejobs:
@@ -275,11 +276,14 @@ Created = tuple[dict[str, Any] | None, str | None]
 
 
 async def _create_training(state: OperatorState, body: dict[str, Any],
-                           spec: FinetuneJobSpec, attempt: int = 1) -> Created:
+                           spec: FinetuneJobSpec, attempt: int = 1,
+                           strategy: str | None = None) -> Created:
+    """`strategy`: the planner's ddp/fsdp for resources.strategy auto (None: not planned)."""
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if not await _still_exists(state, "FinetuneJob", body):
         return None, None
-    config = trainer_config_for(name, namespace, spec, uid=body["metadata"]["uid"])
+    config = trainer_config_for(name, namespace, spec, uid=body["metadata"]["uid"],
+                                strategy=strategy)  # type: ignore[arg-type]
     parts = [builders.config_map("FinetuneJob", body, config)]
     if spec.resources.nodes > 1:
         parts.append(builders.headless_service(body))

@@ -5,7 +5,14 @@ status.plan (see `job.py`); `kubetune plan` (see `cli.py`) uses it without a clu
 """
 
 from kubetune.planner.families import SUPPORTED_MODEL_TYPES, UnsupportedModel, build_layout
-from kubetune.planner.fit import DDP_NOTE, Alternative, FitResult, check_fit
+from kubetune.planner.fit import (
+    DDP_NOTE,
+    FSDP_NOTE,
+    Alternative,
+    FitResult,
+    check_fit,
+    check_fit_auto,
+)
 from kubetune.planner.job import (
     JobPlan,
     PlanInputError,
@@ -21,6 +28,7 @@ from kubetune.planner.memory import (
     Optimizer,
     PlanRequest,
     Precision,
+    Strategy,
     estimate_memory,
 )
 from kubetune.planner.quantity import format_gib, parse_quantity
@@ -28,6 +36,7 @@ from kubetune.planner.sources import ConfigSource, ConfigUnavailable
 
 __all__ = [
     "DDP_NOTE",
+    "FSDP_NOTE",
     "SUPPORTED_MODEL_TYPES",
     "Alternative",
     "ConfigSource",
@@ -41,11 +50,13 @@ __all__ = [
     "PlanInputError",
     "PlanRequest",
     "Precision",
+    "Strategy",
     "Task",
     "UnknownTargetModules",
     "UnsupportedModel",
     "build_layout",
     "check_fit",
+    "check_fit_auto",
     "estimate_memory",
     "format_gib",
     "gpu_memory_bytes",

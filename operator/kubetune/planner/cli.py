@@ -20,7 +20,6 @@ from typing import Any
 
 import yaml
 
-from kubetune.planner.fit import DDP_NOTE
 from kubetune.planner.job import JobPlan, PlanInputError, gpu_memory_bytes, plan_finetune_job
 from kubetune.planner.quantity import format_gib
 from kubetune.planner.sources import ConfigSource, ConfigUnavailable
@@ -128,6 +127,7 @@ def to_json(plan: JobPlan) -> dict[str, Any]:
     return {
         "plan": plan.status_plan() | {"gpuMemoryBytes": fit.capacity_bytes},
         "fits": fit.fits,
+        "strategy": plan.strategy.value,
         "reason": fit.reason,
         "message": fit.message,
         "shortfallBytes": fit.shortfall_bytes,
@@ -150,7 +150,8 @@ def to_json(plan: JobPlan) -> dict[str, Any]:
             "seqLength": plan.request.seq_length,
             "gpus": plan.request.gpus,
             "nodes": plan.request.nodes,
-            "parallelism": DDP_NOTE,
+            "shards": plan.request.shards,
+            "parallelism": fit.note,
         },
     }
 
@@ -164,6 +165,8 @@ def to_table(plan: JobPlan) -> str:
         f"run         {req.method.value}, {req.precision.value}, {req.optimizer.value}, "
         f"batch {req.batch_size} x {req.seq_length} tokens, gradient checkpointing "
         f"{'on' if req.gradient_checkpointing else 'off'}, {req.gpus} GPU(s) x {req.nodes} node(s)",
+        f"strategy    {req.strategy.value}"
+        + (f" (sharded over {req.shards} GPUs)" if req.shards > 1 else " (a full replica per GPU)"),
         "",
         f"{'ITEM':<20}{'PER GPU':>12}",
     ]
@@ -175,5 +178,5 @@ def to_table(plan: JobPlan) -> str:
         lines.append("alternatives that fit:")
         lines += [f"  - {a.description} (~{format_gib(a.estimated_bytes)})" for a in fit.alternatives]
     if fit.fits is False:
-        lines.append(f"note: {DDP_NOTE}")
+        lines.append(f"note: {fit.note}")
     return "\n".join(lines)

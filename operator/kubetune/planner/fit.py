@@ -2,7 +2,8 @@
 
 Every alternative is priced by the same `estimate_memory`, so "would fit" is a promise the
 estimator keeps. Under DDP every GPU holds a full replica: adding GPUs spreads the batch,
-never the weights, so "more GPUs" is never offered.
+never the weights, so "more GPUs" is never offered; sharding them (`strategy: fsdp`) is, when
+the job has more than one GPU in all.
 """
 
 from __future__ import annotations
@@ -15,11 +16,26 @@ from kubetune.planner.memory import (
     Method,
     Optimizer,
     PlanRequest,
+    Strategy,
     estimate_memory,
 )
 from kubetune.planner.quantity import format_gib
 
 DDP_NOTE = "more GPUs do not lower memory per GPU: data parallel training keeps a full replica on every GPU"
+FSDP_NOTE = (
+    "fsdp splits weights, gradients and optimizer state over all GPUs of all nodes; activations "
+    "and logits are per GPU"
+)
+
+
+def parallelism_note(request: PlanRequest) -> str:
+    return FSDP_NOTE if request.shards > 1 else DDP_NOTE
+
+
+def can_shard(request: PlanRequest) -> bool:
+    """FSDP has something to split: more than one GPU in all, and weights it can shard
+    (4-bit QLoRA weights are not wired up for it)."""
+    return request.gpus * request.nodes > 1 and request.method is not Method.QLORA
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,11 @@ class FitResult:
     estimate: MemoryEstimate
     capacity_bytes: int | None  # None: unknown, so the fit cannot be decided
     alternatives: list[Alternative] = field(default_factory=list)
+    request: PlanRequest = field(default_factory=PlanRequest)
+
+    @property
+    def strategy(self) -> Strategy:
+        return self.request.strategy
 
     @property
     def fits(self) -> bool | None:
@@ -69,20 +90,33 @@ class FitResult:
                 f"{a.description} (~{format_gib(a.estimated_bytes)})" for a in self.alternatives
             )
             return f"{text}; would fit: {options}"
-        return f"{text}; no change the planner knows would fit ({DDP_NOTE})"
+        return f"{text}; no change the planner knows would fit ({self.note})"
+
+    @property
+    def note(self) -> str:
+        return parallelism_note(self.request)
 
 
 def check_fit(layout: ModelLayout, request: PlanRequest, capacity_bytes: int | None) -> FitResult:
     """The estimate against `capacity_bytes` per GPU, with alternatives when it misses."""
     estimate = estimate_memory(layout, request)
-    result = FitResult(estimate, capacity_bytes)
+    result = FitResult(estimate, capacity_bytes, request=request)
     if result.fits is False:
         assert capacity_bytes is not None
         alternatives = _fitting(layout, _single_changes(request), capacity_bytes)
         if not alternatives:
             alternatives = _fitting(layout, _combined_changes(request), capacity_bytes)[:1]
-        result = FitResult(estimate, capacity_bytes, alternatives)
+        result = FitResult(estimate, capacity_bytes, alternatives, request)
     return result
+
+
+def check_fit_auto(layout: ModelLayout, request: PlanRequest, capacity_bytes: int | None) -> FitResult:
+    """`strategy: auto`: DDP when it fits (no communication beyond the gradient all-reduce),
+    else FSDP when the job can shard; DDP when the fit is unknown."""
+    ddp = check_fit(layout, request.with_changes(strategy=Strategy.DDP), capacity_bytes)
+    if ddp.fits is not False or not can_shard(request):
+        return ddp
+    return check_fit(layout, request.with_changes(strategy=Strategy.FSDP), capacity_bytes)
 
 
 _Candidate = tuple[str, dict[str, object], PlanRequest]
@@ -90,6 +124,9 @@ _Candidate = tuple[str, dict[str, object], PlanRequest]
 
 def _single_changes(request: PlanRequest) -> list[_Candidate]:
     candidates: list[_Candidate] = []
+    if request.strategy is Strategy.DDP and can_shard(request):
+        # First: it trains the same model with the same batches, only slower to communicate.
+        candidates.append(_fsdp(request))
     if request.method is Method.FULL:
         candidates.append(_method(request, Method.LORA))
     if request.method is not Method.QLORA and request.gpus > 0:
@@ -113,6 +150,11 @@ def _single_changes(request: PlanRequest) -> list[_Candidate]:
         )
     candidates += _smaller_batches(request)
     return candidates
+
+
+def _fsdp(request: PlanRequest) -> _Candidate:
+    return ("strategy: fsdp", {"resources.strategy": "fsdp"},
+            request.with_changes(strategy=Strategy.FSDP))
 
 
 def _method(request: PlanRequest, method: Method) -> _Candidate:
@@ -159,10 +201,13 @@ def _fitting(layout: ModelLayout, candidates: list[_Candidate], capacity_bytes: 
 
 def _combined_changes(request: PlanRequest) -> list[_Candidate]:
     """Changes piled up, cheapest in speed and quality first, when no single one fits."""
-    steps: list[tuple[str, dict[str, object], dict[str, object]]] = [
+    steps: list[tuple[str, dict[str, object], dict[str, object]]] = []
+    if request.strategy is Strategy.DDP and can_shard(request):
+        steps.append(("strategy: fsdp", {"resources.strategy": "fsdp"}, {"strategy": Strategy.FSDP}))
+    steps.append(
         ("gradientCheckpointing: true", {"hyperparameters.gradientCheckpointing": True},
-         {"gradient_checkpointing": True}),
-    ]  # fmt: skip
+         {"gradient_checkpointing": True})
+    )  # fmt: skip
     if request.gpus > 0:
         steps.append(
             ("optimizer: adamw-8bit", {"hyperparameters.optimizer": "adamw-8bit"},
@@ -171,7 +216,12 @@ def _combined_changes(request: PlanRequest) -> list[_Candidate]:
     if request.method is Method.FULL:
         steps.append(("method lora", {"method.type": "lora"}, {"method": Method.LORA}))
     if request.gpus > 0 and request.method is not Method.QLORA:
-        steps.append(("method qlora", {"method.type": "qlora"}, {"method": Method.QLORA}))
+        if steps[0][0] == "strategy: fsdp":  # 4-bit weights do not shard: back to ddp
+            steps.append(("method qlora with strategy: ddp",
+                          {"method.type": "qlora", "resources.strategy": "ddp"},
+                          {"method": Method.QLORA, "strategy": Strategy.DDP}))
+        else:
+            steps.append(("method qlora", {"method.type": "qlora"}, {"method": Method.QLORA}))
     b, ga = request.batch_size, request.gradient_accumulation_steps
     if b > 1:
         steps.append(
@@ -182,11 +232,14 @@ def _combined_changes(request: PlanRequest) -> list[_Candidate]:
             )
         )
     out: list[_Candidate] = []
-    # Keyed by the spec fields a step sets, so "method qlora" replaces "method lora".
+    # Keyed by the spec fields a step sets, so "method qlora" replaces "method lora" (and
+    # "strategy: fsdp", when it sets the strategy back).
     descriptions: dict[tuple[str, ...], str] = {}
     spec_changes: dict[str, object] = {}
     fields: dict[str, object] = {}
     for description, changes, request_fields in steps:
+        for key in [k for k in descriptions if set(k) & set(changes)]:
+            del descriptions[key]
         descriptions[tuple(changes)] = description
         spec_changes.update(changes)
         fields.update(request_fields)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kubetune.planner.families import UnsupportedModel, build_layout
-from kubetune.planner.fit import FitResult, check_fit
+from kubetune.planner.fit import FitResult, check_fit, check_fit_auto
 from kubetune.planner.layout import ModelLayout
 from kubetune.planner.lora import UnknownTargetModules
-from kubetune.planner.memory import Method, PlanRequest, Precision
+from kubetune.planner.memory import Method, PlanRequest, Precision, Strategy
 from kubetune.planner.quantity import QUANTITY_HINT, parse_quantity
 
 if TYPE_CHECKING:  # the API package is only needed by callers that have a spec
@@ -53,9 +53,15 @@ class JobPlan:
     def message(self) -> str:
         return self.fit.message
 
-    def status_plan(self) -> dict[str, int]:
+    @property
+    def strategy(self) -> Strategy:
+        """ddp or fsdp: the spec's, or what `auto` resolved to."""
+        return self.fit.strategy
+
+    def status_plan(self) -> dict[str, int | str]:
         """status.plan, camelCase as in the API."""
-        plan = {
+        plan: dict[str, int | str] = {
+            "strategy": self.strategy.value,
             "parameters": self.layout.parameters,
             "trainableParameters": self.fit.estimate.trainable_parameters,
             "estimatedGpuMemoryBytes": self.fit.estimate.total,
@@ -85,6 +91,8 @@ def plan_request(spec: FinetuneJobSpec) -> PlanRequest:
         lora_r=method.lora.r,
         lora_target_modules=tuple(method.lora.target_modules),
         lora_dropout=method.lora.dropout,
+        # auto is priced as ddp first; plan_finetune_job decides.
+        strategy=Strategy.FSDP if resources.strategy == "fsdp" else Strategy.DDP,
     )
 
 
@@ -123,7 +131,8 @@ def plan_finetune_job(
     except UnsupportedModel as exc:
         raise PlanInputError("spec.model.uri", str(exc)) from exc
     try:
-        fit = check_fit(layout, request, capacity_bytes)
+        check = check_fit_auto if spec.resources.strategy == "auto" else check_fit
+        fit = check(layout, request, capacity_bytes)
     except UnknownTargetModules as exc:
         raise PlanInputError("spec.method.lora.targetModules", str(exc)) from exc
-    return JobPlan(layout, request, fit)
+    return JobPlan(layout, fit.request, fit)

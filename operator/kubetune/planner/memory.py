@@ -2,8 +2,12 @@
 
 Assumptions (each is a choice the trainer makes; change them together):
 - Data parallel (DDP): every GPU holds a full replica of weights, gradients and optimizer
-  states. No sharding (FSDP/ZeRO) is assumed, so more GPUs never lower the per-GPU figure;
-  `batch_size` is per device.
+  states, so more GPUs never lower the per-GPU figure; `batch_size` is per device.
+- FSDP (FSDP2 `fully_shard`, one unit per transformer block): weights, gradients and
+  optimizer states are split evenly over every GPU of every node (Zhao et al. 2023, "PyTorch
+  FSDP", arXiv:2304.11277); activations and logits are not. Each GPU also holds the gathered
+  (unsharded) parameters of the unit it computes and of the one prefetched next, in the compute
+  dtype, and in backward their gathered gradients before the reduce-scatter.
 - Full finetuning in bf16/fp16 is mixed precision: fp32 master weights, fp32 gradients and an
   autocast copy of the weights in 16 bits (Hugging Face "Model training anatomy": 6 bytes of
   weights, 4 of gradients and 8 of AdamW states per parameter; 2 with 8-bit AdamW).
@@ -58,6 +62,11 @@ class Precision(StrEnum):
     FP32 = "fp32"
 
 
+class Strategy(StrEnum):
+    DDP = "ddp"
+    FSDP = "fsdp"
+
+
 class Optimizer(StrEnum):
     ADAMW = "adamw"  # two fp32 states per trainable parameter
     ADAMW_8BIT = "adamw-8bit"  # bitsandbytes: two 8-bit states (+ negligible block scales)
@@ -82,10 +91,12 @@ class PlanRequest:
     lora_r: int = 16
     lora_target_modules: tuple[str, ...] = (ALL_LINEAR,)
     lora_dropout: float = 0.05
+    strategy: Strategy = Strategy.DDP
 
     def __post_init__(self) -> None:
         # Accept plain strings from callers; store the enums.
         object.__setattr__(self, "method", Method(self.method))
+        object.__setattr__(self, "strategy", Strategy(self.strategy))
         object.__setattr__(self, "precision", Precision(self.precision))
         object.__setattr__(self, "optimizer", Optimizer(self.optimizer))
         object.__setattr__(self, "lora_target_modules", tuple(self.lora_target_modules))
@@ -94,6 +105,13 @@ class PlanRequest:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.gpus < 0:
             raise ValueError(f"gpus must be >= 0, got {self.gpus}")
+
+    @property
+    def shards(self) -> int:
+        """GPUs the sharded state is split over: all of them, across nodes, under FSDP."""
+        if self.strategy is Strategy.FSDP and self.gpus > 0:
+            return self.gpus * self.nodes
+        return 1
 
     @property
     def effective_batch_size(self) -> int:
@@ -110,6 +128,7 @@ class MemoryEstimate:
     weights: int
     gradients: int
     optimizer_states: int
+    all_gather_buffers: int
     activations: int
     logits: int
     cuda_context: int
@@ -123,6 +142,7 @@ class MemoryEstimate:
             self.weights
             + self.gradients
             + self.optimizer_states
+            + self.all_gather_buffers
             + self.activations
             + self.logits
             + self.cuda_context
@@ -168,13 +188,20 @@ def estimate_memory(layout: ModelLayout, request: PlanRequest) -> MemoryEstimate
         weights = _frozen_base_bytes(layout, request, a) + trainable * (4 + (2 if mixed else 0))
     gradients = trainable * 4
     optimizer_states = trainable * OPTIMIZER_BYTES[request.optimizer]
+    shards = request.shards
+    if shards > 1:
+        weights, gradients, optimizer_states = (
+            math.ceil(weights / shards), math.ceil(gradients / shards),
+            math.ceil(optimizer_states / shards))
+    gather = all_gather_bytes(layout, request)
     activations = activation_bytes(layout, request)
     logits = logits_bytes(layout, request)
-    tensors = weights + gradients + optimizer_states + activations + logits
+    tensors = weights + gradients + optimizer_states + gather + activations + logits
     return MemoryEstimate(
         weights=weights,
         gradients=gradients,
         optimizer_states=optimizer_states,
+        all_gather_buffers=gather,
         activations=activations,
         logits=logits,
         cuda_context=CUDA_CONTEXT_BYTES if request.gpus > 0 else 0,
@@ -182,6 +209,30 @@ def estimate_memory(layout: ModelLayout, request: PlanRequest) -> MemoryEstimate
         parameters=params,
         trainable_parameters=trainable,
     )
+
+
+def all_gather_bytes(layout: ModelLayout, request: PlanRequest) -> int:
+    """FSDP's unsharded copies: the largest unit's parameters in the compute dtype, twice (the
+    unit computing and the one prefetched), plus its unsharded fp32 gradients under training.
+
+    The unit is a transformer block; the embedding and the output layer are units of their own
+    (or of the root), so the largest of those counts when it is bigger than a block.
+    """
+    if request.shards <= 1:
+        return 0
+    a = compute_bytes(request.precision)
+    largest = _largest_unit(layout)
+    gradient = largest * 4 if request.method is Method.FULL else 0
+    return 2 * largest * a + gradient
+
+
+def _largest_unit(layout: ModelLayout) -> int:
+    layers = max(layout.arch.num_layers, 1)
+    in_blocks = sum(m.numel for m in layout.linears if m.in_block) + sum(
+        w.numel for w in layout.weights if w.kind is WeightKind.EXPERTS)
+    outside = [m.numel for m in layout.linears if not m.in_block] + [
+        w.numel for w in layout.weights if w.kind is not WeightKind.EXPERTS]
+    return max([in_blocks // layers, *outside])
 
 
 def _frozen_base_bytes(layout: ModelLayout, request: PlanRequest, a: int) -> int:
