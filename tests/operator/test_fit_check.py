@@ -89,3 +89,16 @@ def test_adding_the_skip_annotation_later_starts_the_job(api, operator, llama_di
     wait_for(lambda: api.raw_job("router-train"), what="the Job, once the check is skipped")
     status = api.wait_status("FinetuneJob", "router", lambda s: s.get("phase") == "Pending")
     assert condition({"status": status}, "Failed")["status"] == "False"
+
+
+def test_auto_shards_a_full_finetune_that_fits_only_with_fsdp(api, operator, llama_dir):
+    """8 x 80Gi GPUs: a replica of full Llama-3-8B does not fit, a shard does; the Job runs
+    and the trainer is told fsdp."""
+    doc = job(llama_dir, "full", "80Gi")
+    doc["spec"]["resources"]["gpus"] = 8
+    api.create(doc)
+    wait_for(lambda: api.raw_job("router-train"))
+    status = api.wait_condition("FinetuneJob", "router", "ResourcesFit", "True", "Fits")
+    assert status["plan"]["strategy"] == "fsdp"
+    config = json.loads(api.config_map("router-config")["data"]["config.json"])
+    assert config["resources"]["strategy"] == "fsdp"
