@@ -144,6 +144,8 @@ def test_kopf_gets_namespaces_peering_and_the_probe_endpoint(monkeypatch, varian
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert calls["metrics"] == ports["metrics"]
     assert calls["liveness_endpoint"] == f"http://0.0.0.0:{ports['health']}/healthz"
+    assert {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}} in (
+        container["env"])
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert calls["clusterwide"] is clusterwide
     assert calls["namespaces"] == VARIANTS[variant].get("watchNamespaces", [])

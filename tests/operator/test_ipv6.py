@@ -7,10 +7,16 @@ in brackets (RFC 3986, section 3.2.2). The loopback ::1 stands in for the pod's 
 
 from __future__ import annotations
 
+import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from kubetune.operator.kube import Kube
 from kubetune.operator.observe import pod_ip, progress_url
+from kubetune.operator.runner import OperatorThread
+from kubetune.operator.settings import Settings
 
 from .cluster import FINETUNE_JOB, ProgressServer, wait_for
 
@@ -46,3 +52,30 @@ def test_pod_ip_and_url_for_both_families():
     assert pod_ip({"status": {"podIPs": [{"ip": "10.0.0.7"}]}}) == "10.0.0.7"
     assert progress_url("fd00::7", 8000) == "http://[fd00::7]:8000/progress"
     assert progress_url("10.0.0.7", 8000) == "http://10.0.0.7:8000/progress"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_operators_probe_and_metrics_answer_on_an_ipv6_pod(monkeypatch, kubeconfig):
+    """The kubelet probes the operator pod's IP (IPv6 on an IPv6 cluster): its health and
+    metrics servers listen in the pod IP's family (the chart passes POD_IP)."""
+    monkeypatch.setenv("POD_IP", "::1")
+    health, metrics = _free_port(), _free_port()
+    settings = Settings(metrics_port=metrics, health_port=health, trainer_image="t:1")
+    with OperatorThread(settings, memo={"kube": Kube.connect(str(kubeconfig))}):
+        for port, path in ((health, "/healthz"), (metrics, "/metrics")):
+            body = wait_for(lambda p=port, q=path: _get(f"http://[::1]:{p}{q}"),
+                            what=f"{path} on [::1]")
+            assert body
+
+
+def _get(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.read() or b"ok"
+    except (urllib.error.URLError, OSError):
+        return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import threading
 
@@ -27,9 +28,11 @@ async def run_operator(settings: Settings, *, memo: dict | None = None,
     memo = dict(memo or {})
     memo.setdefault("settings", settings)
     metrics = memo.setdefault("metrics", Metrics())
+    host = listen_host(os.environ.get("POD_IP"))
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, registry=metrics.registry)
-    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+        start_http_server(settings.metrics_port, addr=host, registry=metrics.registry)
+    url_host = f"[{host}]" if ":" in host else host
+    liveness = f"http://{url_host}:{settings.health_port}/healthz" if settings.health_port else None
     handlers = registry
     if settings.webhook_port:
         kopf_settings = kopf_settings or kopf.OperatorSettings()
@@ -49,6 +52,13 @@ async def run_operator(settings: Settings, *, memo: dict | None = None,
         ready_flag=ready_flag,
         stop_flag=stop_flag,
     )
+
+
+def listen_host(pod_ip: str | None) -> str:
+    """The wildcard address of the pod's own family (POD_IP, from the downward API): the
+    kubelet probes and Prometheus scrapes the pod's IP, an IPv6 one on an IPv6 or
+    IPv6-primary dual-stack cluster, where a server on 0.0.0.0 never answers."""
+    return "::" if pod_ip and ":" in pod_ip else "0.0.0.0"
 
 
 def configure_logging(json_format: bool = False) -> None:
