@@ -42,7 +42,10 @@ def cluster(tmp_path: Path, repo_root: Path) -> Iterator[LocalCluster]:
         # One intra-op thread per trainer: on two shared cores, more threads were slower.
         extra_pod_env={"OMP_NUM_THREADS": "1"},
         operator_settings={"progress_interval_seconds": 0.5},
-        shutdown_grace_seconds=10)
+        shutdown_grace_seconds=10,
+        # As on a real cluster: the operator has only what the Helm chart grants it, and
+        # OwnerReferencesPermissionEnforcement is on (the test client stays cluster admin).
+        rbac=True)
     with local:
         yield local
 

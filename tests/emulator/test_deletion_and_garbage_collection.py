@@ -11,6 +11,10 @@ https://kubernetes.io/docs/concepts/workloads/controllers/job/#job-termination-a
 
 from __future__ import annotations
 
+import os
+import pathlib
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -227,3 +231,28 @@ def test_delete_collection_with_selector(http: RawApi) -> None:
                                    params={"labelSelector": "app=x"}, timeout=10)
     assert response.status_code == 200
     assert [item["metadata"]["name"] for item in http.get(CONFIGMAPS).json()["items"]] == ["b"]
+
+
+def test_kubectl_delete_returns_before_the_children_are_collected(
+        http: RawApi, slow_gc: None, kubeconfig: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    """`kubectl delete` (cascade=background) returns once the owner is gone; the child is
+    still there and the collector removes it later. --cascade=orphan keeps it."""
+    def kubectl(*args: str) -> str:
+        done = subprocess.run([shutil.which("kubectl") or "kubectl", "--kubeconfig", str(kubeconfig),
+                               *args], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "HOME": str(tmp_path)})
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    for name in ("cascaded", "orphaning"):
+        owner = http.post(CONFIGMAPS, {"metadata": {"name": name}}).json()
+        http.post(JOBS, {"metadata": {"name": f"{name}-job", "ownerReferences": owned_by(owner)},
+                         "spec": {}})
+    assert "deleted" in kubectl("delete", "configmap", "cascaded")
+    assert http.get(f"{JOBS}/cascaded-job").status_code == 200
+    eventually(gone(http, f"{JOBS}/cascaded-job"))
+
+    assert "deleted" in kubectl("delete", "configmap", "orphaning", "--cascade=orphan")
+    assert http.get(f"{CONFIGMAPS}/orphaning").status_code == 404  # kubectl waited for it
+    job = http.get(f"{JOBS}/orphaning-job")
+    assert job.status_code == 200 and "ownerReferences" not in job.json()["metadata"]

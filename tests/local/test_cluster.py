@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+import kubernetes
 import pytest
 from kubetune.local import LocalCluster
 from kubetune.local.cli import READY_PREFIX
@@ -37,9 +38,15 @@ def test_claim_given_to_the_cluster_is_prefilled_from_a_folder(tmp_path: pathlib
 
 
 @pytest.fixture
-def local_up(tmp_path: pathlib.Path):
+def local_up_options() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def local_up(tmp_path: pathlib.Path, local_up_options: list[str]):
     command = [sys.executable, "-m", "kubetune.local", "up", "--kubeconfig", str(tmp_path / "kc"),
-               "--workdir", str(tmp_path / "work"), "--hf-home", str(tmp_path / "hf")]
+               "--workdir", str(tmp_path / "work"), "--hf-home", str(tmp_path / "hf"),
+               *local_up_options]
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -65,3 +72,36 @@ def test_local_up_serves_kubectl_and_stops_on_sigterm(local_up: subprocess.Popen
 
     local_up.send_signal(signal.SIGTERM)
     assert local_up.wait(timeout=30) == 0  # stops cleanly (exit 0), not killed
+
+
+@pytest.mark.parametrize("local_up_options", [["--rbac"]])
+def test_local_up_rbac_limits_the_operator_to_the_charts_role(local_up: subprocess.Popen,
+                                                              tmp_path: pathlib.Path) -> None:
+    """`--rbac`: the operator's kubeconfig is the chart's ServiceAccount, which gets what the
+    chart's ClusterRole grants and nothing else (a 403 with kube-apiserver's message, see
+    https://kubernetes.io/docs/reference/access-authn-authz/rbac/); kubectl stays admin and
+    can act as the operator with impersonation (--as), as on a cluster."""
+    line = local_up.stdout.readline()
+    assert line.startswith(READY_PREFIX), (line, local_up.stderr.read() if local_up.poll() else "")
+    admin = line.removeprefix(READY_PREFIX).strip()
+    account = "system:serviceaccount:kubetune-system:kubetune"
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["kubectl", "--kubeconfig", admin, *args],
+                              capture_output=True, text=True, timeout=30)
+
+    assert kubectl("get", "secrets", "-n", "default").returncode == 0
+    assert kubectl("get", "finetunejobs", "-A", f"--as={account}").returncode == 0
+    denied = kubectl("get", "secrets", "-n", "default", f"--as={account}")
+    assert denied.returncode != 0
+    assert (f'secrets is forbidden: User "{account}" cannot list resource "secrets" in API group ""'
+            ' in the namespace "default"') in denied.stderr
+    # The operator's own kubeconfig carries that identity.
+    client = kubernetes.config.new_client_from_config(
+        config_file=str(tmp_path / "work" / "operator.kubeconfig"))
+    with pytest.raises(kubernetes.client.ApiException) as error:
+        kubernetes.client.CoreV1Api(client).list_namespaced_secret("default")
+    client.close()
+    assert error.value.status == 403 and account in error.value.body
+    local_up.send_signal(signal.SIGTERM)
+    assert local_up.wait(timeout=30) == 0

@@ -3,6 +3,10 @@
 Tests act as a user (the `kubernetes` client creates and changes FinetuneJobs) and as the
 Job controller and kubelet (they create Pods and patch Job/Pod status), then wait for what
 the operator writes back.
+
+The emulator enforces RBAC: the operator runs as the Helm chart's ServiceAccount with the
+ClusterRole the chart renders (`operator_rbac`, which a test may override), while the
+tests use the admin kubeconfig.
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ from pathlib import Path
 
 import kubernetes
 import pytest
-from kubetune.emulator import EmulatorThread
+from kubetune.emulator import ApiServerEmulator, EmulatorThread
+from kubetune.local.chart import (
+    OperatorRbac,
+    find_chart_dir,
+    install_operator_rbac,
+    operator_rbac,
+    render_chart,
+)
 from kubetune.operator.kube import Kube
 from kubetune.operator.metrics import Metrics
 from kubetune.operator.runner import OperatorThread
@@ -22,15 +33,36 @@ from kubetune.operator.settings import Settings
 from .cluster import ClusterApi, CountingKube, ProgressServer
 
 
+@pytest.fixture(scope="session")
+def chart_rbac() -> OperatorRbac:
+    """The ServiceAccount, ClusterRole and binding of the chart, rendered once."""
+    return operator_rbac(render_chart(find_chart_dir()))
+
+
+@pytest.fixture
+def operator_rbac_manifests(chart_rbac: OperatorRbac) -> OperatorRbac:
+    """What the operator is granted; override to take a permission away."""
+    return chart_rbac
+
+
 @pytest.fixture
 def cluster(repo_root: Path) -> Iterator[EmulatorThread]:
-    with EmulatorThread(crds=repo_root / "crds") as running:
+    with EmulatorThread(ApiServerEmulator(rbac=True), crds=repo_root / "crds") as running:
         yield running
 
 
 @pytest.fixture
-def kubeconfig(cluster: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+def kubeconfig(cluster: EmulatorThread, tmp_path: Path) -> Path:
+    """The cluster admin's kubeconfig (the tests' own client)."""
+    return cluster.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+def operator_kubeconfig(cluster: EmulatorThread, kubeconfig: Path, tmp_path: Path,
+                        operator_rbac_manifests: OperatorRbac, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The operator's kubeconfig: the chart's ServiceAccount, limited to its RBAC."""
+    path = install_operator_rbac(cluster, kubeconfig, tmp_path / "operator.kubeconfig",
+                                 operator_rbac_manifests)
     monkeypatch.setenv("KUBECONFIG", str(path))  # kopf logs in with it
     return path
 
@@ -91,15 +123,15 @@ class OperatorControl:
 
 
 @pytest.fixture
-def counting_kube(kubeconfig: Path) -> CountingKube:
+def counting_kube(operator_kubeconfig: Path) -> CountingKube:
     """The operator's API client; `sent` counts its requests."""
-    return CountingKube.connect(str(kubeconfig))
+    return CountingKube.connect(str(operator_kubeconfig))
 
 
 @pytest.fixture
-def operator(operator_settings: Settings, kubeconfig: Path, api: ClusterApi,
+def operator(operator_settings: Settings, operator_kubeconfig: Path, api: ClusterApi,
              fit_checker, counting_kube: CountingKube) -> Iterator[OperatorControl]:
-    control = OperatorControl(operator_settings, kubeconfig, fit_checker)
+    control = OperatorControl(operator_settings, operator_kubeconfig, fit_checker)
     control.kube = counting_kube
     control.start()
     yield control

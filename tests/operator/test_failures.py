@@ -116,13 +116,13 @@ def test_invalid_spec_is_failed_without_children(api, operator):
     assert events[0]["type"] == "Warning"
 
 
-def test_disallowed_uri_scheme_is_an_invalid_spec(api, operator_settings, kubeconfig):
+def test_disallowed_uri_scheme_is_an_invalid_spec(api, operator_settings, operator_kubeconfig):
     from dataclasses import replace
 
     from .conftest import OperatorControl
 
     control = OperatorControl(replace(operator_settings, allowed_uri_schemes=("hf", "s3")),
-                              kubeconfig, None).start()
+                              operator_kubeconfig, None).start()
     try:
         api.create(FINETUNE_JOB)
         status = _failed_status(api, "InvalidSpec")

@@ -80,6 +80,15 @@ are watched; cluster-scoped ones only to the ClusterRole.
 - apiGroups: ["kubetune.io"]
   resources: ["evaljobs/status"]
   verbs: ["get", "patch"]
+# Children carry blockOwnerDeletion on their FinetuneJob/EvalJob: with the
+# OwnerReferencesPermissionEnforcement admission plugin (OpenShift's default) that needs
+# `update` on the owner's finalizers.
+- apiGroups: ["kubetune.io"]
+  resources: ["finetunejobs/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["kubetune.io"]
+  resources: ["evaljobs/finalizers"]
+  verbs: ["update"]
 # Children: trainer config, the training Job, a headless Service for multi-node training.
 - apiGroups: [""]
   resources: ["configmaps"]

@@ -32,6 +32,9 @@ from kubetune.emulator.selectors import Predicate
 from kubetune.emulator.store import ObjectStore
 
 Object = dict[str, Any]
+# A validating admission step for one write: (old object or None on create, new object);
+# it raises ApiError to refuse. The server binds the caller's identity into it.
+Admit = Callable[[Object | None, Object], None]
 _GENERATE_NAME_ATTEMPTS = 100
 # The namespaces a new cluster has (kube-apiserver's system namespaces controller makes them).
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -48,7 +51,7 @@ class ApiOperations:
     # --- create ------------------------------------------------------------------------------
 
     def create(self, rtype: ResourceType, namespace: str | None, body: Any,
-               validation: FieldValidation | None = None) -> Object:
+               validation: FieldValidation | None = None, admit: Admit | None = None) -> Object:
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         obj = copy.deepcopy(body)
@@ -73,6 +76,8 @@ class ApiOperations:
             raise errors.already_exists(rtype.group, rtype.plural, meta["name"])
         metadata.stamp_created(obj, self.store.next_resource_version())
         self._set_initial_status(rtype, obj)
+        if admit is not None:
+            admit(None, obj)
         self.store.put(rtype.storage_key, obj, "ADDED")
         self._after_write(rtype, obj)
         return obj
@@ -157,14 +162,15 @@ class ApiOperations:
     # --- update ------------------------------------------------------------------------------
 
     def replace(self, rtype: ResourceType, namespace: str | None, name: str, body: Any,
-                subresource: str | None, validation: FieldValidation | None = None) -> Object:
+                subresource: str | None, validation: FieldValidation | None = None,
+                admit: Admit | None = None) -> Object:
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
-        return self._update(rtype, namespace, name, subresource, lambda old: body, validation)
+        return self._update(rtype, namespace, name, subresource, lambda old: body, validation, admit)
 
     def patch(self, rtype: ResourceType, namespace: str | None, name: str, patch: Any,
               content_type: str, subresource: str | None,
-              validation: FieldValidation | None = None) -> Object:
+              validation: FieldValidation | None = None, admit: Admit | None = None) -> Object:
         kind = media_type(content_type)
         if kind == STRATEGIC_MERGE_PATCH and self.admission.is_custom(rtype):
             # Custom resources have no Go struct to carry patch strategies (patch.go).
@@ -176,15 +182,15 @@ class ApiOperations:
             # Server-side apply creates what is missing.
             body = copy.deepcopy(patch)
             body.setdefault("metadata", {})["name"] = name
-            return self.create(rtype, namespace, body, validation)
+            return self.create(rtype, namespace, body, validation, admit)
         return self._update(
             rtype, namespace, name, subresource, lambda old: apply_patch(old, patch, content_type),
-            validation,
+            validation, admit,
         )
 
     def _update(self, rtype: ResourceType, namespace: str | None, name: str,
                 subresource: str | None, make_new: Callable[[Object], Object],
-                validation: FieldValidation | None = None) -> Object:
+                validation: FieldValidation | None = None, admit: Admit | None = None) -> Object:
         if subresource is not None and (subresource != "status" or not rtype.has_status):
             raise errors.unknown_resource()
         old = self._require(rtype, namespace, name)
@@ -219,6 +225,8 @@ class ApiOperations:
         self.admission.decode(rtype, new, validation, merged=candidate)
         self.admission.validate(rtype, new, old)
         metadata.carry_system_fields(old, new)
+        if admit is not None:
+            admit(old, new)
         if new == old:
             return self.present(rtype, old)  # a no-op write keeps the resourceVersion
 

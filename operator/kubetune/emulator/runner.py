@@ -20,7 +20,7 @@ from typing import Any, Self, TypeVar
 
 import aiohttp.web
 
-from kubetune.emulator.kubeconfig import write_kubeconfig
+from kubetune.emulator.kubeconfig import DUMMY_TOKEN, write_kubeconfig
 from kubetune.emulator.server import ApiServerEmulator
 
 T = TypeVar("T")
@@ -52,9 +52,11 @@ class EmulatorServer:
             raise RuntimeError("the emulator is not serving yet")
         return f"http://{self.host}:{self.port}"
 
-    def write_kubeconfig(self, path: str | pathlib.Path, namespace: str = "default") -> pathlib.Path:
-        """Write a kubeconfig for kubectl, kopf and `kubernetes.config.load_kube_config`."""
-        return write_kubeconfig(path, self.url, namespace)
+    def write_kubeconfig(self, path: str | pathlib.Path, namespace: str = "default",
+                         token: str = DUMMY_TOKEN) -> pathlib.Path:
+        """Write a kubeconfig for kubectl, kopf and `kubernetes.config.load_kube_config`
+        (as the cluster admin, or as whoever `token` was issued to)."""
+        return write_kubeconfig(path, self.url, namespace, token)
 
     async def start(self) -> None:
         if self._crds is not None:
@@ -120,8 +122,9 @@ class EmulatorThread:
         """The emulator itself; touch its state only through `call()` (it is not thread-safe)."""
         return self.server.emulator
 
-    def write_kubeconfig(self, path: str | pathlib.Path, namespace: str = "default") -> pathlib.Path:
-        return self.server.write_kubeconfig(path, namespace)
+    def write_kubeconfig(self, path: str | pathlib.Path, namespace: str = "default",
+                         token: str = DUMMY_TOKEN) -> pathlib.Path:
+        return self.server.write_kubeconfig(path, namespace, token)
 
     def start(self, timeout: float = 10.0) -> Self:
         started = threading.Event()

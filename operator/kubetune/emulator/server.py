@@ -6,13 +6,16 @@ answered here instead, from an indexed store, because stock kmock finds a reques
 reaction by walking its whole request log and finds objects by scanning them all (a run of
 200 Jobs through kopf took 55 s instead of half a second), and it lacks uid, resourceVersion,
 conflicts, PUT, selectors, status subresources, garbage collection (asynchronous, as
-kube-controller-manager's: garbage_collector.py) and CRD registration.
+kube-controller-manager's: garbage_collector.py) and CRD registration. With `rbac=True`
+requests are authenticated and authorized (authorization.py) and owner references are
+admitted as OwnerReferencesPermissionEnforcement does (owner_references_admission.py).
 
 The handler object is what aiohttp calls; `kubetune.emulator.runner` puts it on a port.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 import re
@@ -23,12 +26,20 @@ import attrs
 from kmock import KubernetesEmulator, Request, Response, resource
 from typing_extensions import override
 
-from kubetune.emulator import admission_policies, discovery, errors, openapi, sar
+from kubetune.emulator import (
+    admission_policies,
+    authorization,
+    discovery,
+    errors,
+    openapi,
+    owner_references_admission,
+    sar,
+)
 from kubetune.emulator.crds import read_crd_documents
 from kubetune.emulator.faults import Fault, FaultInjector, FaultSpec, serve_with_faults
 from kubetune.emulator.field_validation import CREATE, UPDATE, FieldValidation, decode_json, warning_header
 from kubetune.emulator.garbage_collector import DEFAULT_DELAY_SECONDS, GarbageCollector
-from kubetune.emulator.operations import INITIAL_NAMESPACES, ApiOperations
+from kubetune.emulator.operations import INITIAL_NAMESPACES, Admit, ApiOperations
 from kubetune.emulator.patches import decode_patch, media_type
 from kubetune.emulator.paths import ResourcePath, parse_resource_path
 from kubetune.emulator.pod_logs import LogFiles, serve_pod_log
@@ -64,10 +75,15 @@ class ApiServerEmulator(KubernetesEmulator):
     faults: FaultInjector | None = None
     # Who may do what, for SubjectAccessReviews (sar.py); default: allow all (AlwaysAllow).
     access_decider: sar.Decide = sar.always_allow
+    # RBAC mode: authenticate bearer tokens, authorize with the stored Roles and bindings,
+    # and enforce OwnerReferencesPermissionEnforcement (authorization.py). Off: allow all.
+    rbac: bool = False
+    authenticator: authorization.Authenticator = attrs.field(factory=authorization.Authenticator)
     store: ObjectStore = attrs.field(init=False)
     registry: ResourceRegistry = attrs.field(init=False)
     operations: ApiOperations = attrs.field(init=False)
     garbage_collector: GarbageCollector = attrs.field(init=False)
+    authorizer: authorization.RbacAuthorizer = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -75,9 +91,14 @@ class ApiServerEmulator(KubernetesEmulator):
         self.registry = ResourceRegistry(self.resources)
         self.operations = ApiOperations(self.store, self.registry)
         self.garbage_collector = GarbageCollector(self.store, self.operations, self.gc_delay_seconds)
+        self.authorizer = authorization.RbacAuthorizer(self.store)
         for resource_type in (*BUILTIN_RESOURCES, admission_policies.POLICIES,
-                              admission_policies.BINDINGS, sar.SUBJECT_ACCESS_REVIEWS):
+                              admission_policies.BINDINGS, sar.SUBJECT_ACCESS_REVIEWS,
+                              *authorization.RBAC_RESOURCES):
             self.registry.register(resource_type)
+        if self.rbac and self.access_decider is sar.always_allow:
+            # SubjectAccessReviews answer with the same RBAC decisions as the requests get.
+            self.access_decider = self._rbac_decides
         for namespace in INITIAL_NAMESPACES:
             self.operations.ensure_namespace(namespace)
         # kubectl reads OpenAPI v3 for explain and to see that the server validates fields
@@ -121,7 +142,10 @@ class ApiServerEmulator(KubernetesEmulator):
             self._forget_old_requests()
             return response
         try:
-            return await serve_with_faults(self.faults, raw_request, path, self._serve_resource)
+            user = (self.authenticator.authenticate(raw_request.headers)
+                    if self.rbac else authorization.ADMIN)
+            return await serve_with_faults(self.faults, raw_request, path,
+                                           functools.partial(self._serve_resource, user=user))
         except errors.ApiError as error:
             return _json_response(error.status_body(), error.code, error.warnings)
 
@@ -182,19 +206,29 @@ class ApiServerEmulator(KubernetesEmulator):
             del payload._requests[:-REQUEST_LOG_LIMIT]
 
     async def _serve_resource(self, raw_request: aiohttp.web.BaseRequest, path: ResourcePath,
-                              fault: Fault | None = None) -> aiohttp.web.StreamResponse:
+                              fault: Fault | None = None, *,
+                              user: authorization.User = authorization.ADMIN,
+                              ) -> aiohttp.web.StreamResponse:
         rtype = self.registry.lookup(path.group, path.version, path.plural)
-        if rtype is None or (path.namespace is not None and not rtype.namespaced):
-            raise errors.unknown_resource()
         query = raw_request.query
         method = raw_request.method
+        watching = method == "GET" and (path.legacy_watch or query.get("watch") in ("true", "1"))
+        admit = None
+        if self.rbac and rtype is not None:
+            request = authorization.request_attributes(
+                method, rtype, path.namespace, path.name, path.subresource, query, watching)
+            if not self.authorizer.allows(user, request):
+                raise authorization.forbidden(user, request)
+            admit = self._owner_references_admission(user, request)
+        if rtype is None or (path.namespace is not None and not rtype.namespaced):
+            raise errors.unknown_resource()
         ops = self.operations
         if rtype is sar.SUBJECT_ACCESS_REVIEWS:  # create-only, never stored
             if method != "POST" or path.name is not None:
                 raise errors.method_not_allowed()
             return _json_response(sar.review(await _read_json(raw_request), self.access_decider), 201)
 
-        if method == "GET" and (path.legacy_watch or query.get("watch") in ("true", "1")):
+        if watching:
             matches = self._predicate(rtype, path, query)
             timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
             present = ops.present
@@ -227,7 +261,7 @@ class ApiServerEmulator(KubernetesEmulator):
             validation = FieldValidation.from_query(
                 query.get("fieldValidation"), CREATE if method == "POST" else UPDATE)
             try:
-                return await self._serve_write(raw_request, rtype, path, validation)
+                return await self._serve_write(raw_request, rtype, path, validation, admit)
             except errors.ApiError as error:
                 error.warnings = validation.warnings
                 raise
@@ -240,24 +274,43 @@ class ApiServerEmulator(KubernetesEmulator):
         raise errors.method_not_allowed()
 
     async def _serve_write(self, raw_request: aiohttp.web.BaseRequest, rtype: ResourceType,
-                           path: ResourcePath, validation: FieldValidation) -> aiohttp.web.StreamResponse:
+                           path: ResourcePath, validation: FieldValidation,
+                           admit: Admit | None = None) -> aiohttp.web.StreamResponse:
         ops, method = self.operations, raw_request.method
         if method == "POST" and path.name is None:
             body = await _read_json(raw_request, validation)
             self._admit("CREATE", rtype, path.namespace, body)
-            created = ops.create(rtype, path.namespace, body, validation)
+            created = ops.create(rtype, path.namespace, body, validation, admit)
             return _json_response(created, 201, validation.warnings)
         if method == "PUT" and path.name is not None:
             body = await _read_json(raw_request, validation)
-            replaced = ops.replace(rtype, path.namespace, path.name, body, path.subresource, validation)
+            replaced = ops.replace(rtype, path.namespace, path.name, body, path.subresource,
+                                   validation, admit)
             return _json_response(replaced, 200, validation.warnings)
         if method == "PATCH" and path.name is not None:
             content_type = raw_request.headers.get("Content-Type", "")
             patch = decode_patch(await raw_request.read(), content_type)
             patched = ops.patch(rtype, path.namespace, path.name, patch, content_type,
-                                path.subresource, validation)
+                                path.subresource, validation, admit)
             return _json_response(patched, 200, validation.warnings)
         raise errors.method_not_allowed()
+
+    def _owner_references_admission(self, user: authorization.User,
+                                    request: authorization.Attributes) -> Admit:
+        def admit(old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+            owner_references_admission.check(
+                self.authorizer, user, request, old, new, self._resources_of_kind)
+        return admit
+
+    def _rbac_decides(self, subject: sar.Subject, check: Any) -> bool:
+        user = authorization.User(subject.name, subject.groups)
+        return self.authorizer.allows(user, authorization.Attributes(
+            check.verb, check.group, "", check.resource, check.namespace, check.name,
+            check.subresource))
+
+    def _resources_of_kind(self, api_version: str, kind: str) -> list[ResourceType]:
+        """The REST mapping of an ownerReference's apiVersion and kind."""
+        return [rtype for rtype in self.registry if rtype.api_version == api_version and rtype.kind == kind]
 
     def _admit(self, operation: str, rtype: ResourceType, namespace: str | None, body: Any) -> None:
         """ValidatingAdmissionPolicies, after the request was decoded (admission_policies.py)."""

@@ -49,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "rate=0.05,seed=7,agents=kubetune+kopf (see README: Fault injection)")
     parser.add_argument("--no-operator", action="store_true",
                         help="run only the API server and the executor")
+    parser.add_argument("--rbac", action="store_true",
+                        help="run the operator as the Helm chart's ServiceAccount and enforce the chart's "
+                             "RBAC (and OwnerReferencesPermissionEnforcement) on it; kubectl stays admin")
+    parser.add_argument("--chart", type=pathlib.Path, default=None, metavar="DIR",
+                        help="the Helm chart whose RBAC --rbac enforces (default: helm/kubetune of the "
+                             "repository above the package or the current directory)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the operator and executor")
 
 
@@ -81,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         args.workdir, port=args.port, kubeconfig=args.kubeconfig, crds_dir=args.crds,
         extra_pod_env=extra_env, pvcs=pvcs, namespaces=args.namespace,
         hf_home=hf_home if seeded else None, operator=not args.no_operator,
-        metrics_port=args.metrics_port, faults=args.faults)
+        metrics_port=args.metrics_port, faults=args.faults, rbac=args.rbac,
+        chart_dir=args.chart)
     try:
         cluster.start()
     except (OSError, RuntimeError, TimeoutError) as error:
@@ -91,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"kubetune local cluster: API {cluster.url}, work dir {cluster.workdir}", file=sys.stderr)
         if args.faults:
             print(f"injecting API faults: {args.faults}", file=sys.stderr)
+        if args.rbac:
+            print(f"RBAC on: the operator uses {cluster.operator_kubeconfig} (the chart's ServiceAccount)",
+                  file=sys.stderr)
         print(f"{READY_PREFIX}{cluster.kubeconfig}", flush=True)
         stop.wait()  # the signal handlers set it (a wait on the main thread lets them run)
         print("stopping", file=sys.stderr)

@@ -61,6 +61,9 @@ class LocalCluster:
     - `hf_home`: when given, an offline Hugging Face cache with all-MiniLM-L6-v2 is seeded
       there (needs the `examples` extra) and pods get HF_HOME=<it> and HF_HUB_OFFLINE=1,
       unless `extra_pod_env` says otherwise.
+    - `rbac`: the operator runs as the Helm chart's ServiceAccount (chart from `chart_dir`,
+      default the repository's `helm/kubetune`) and the API server enforces RBAC and
+      OwnerReferencesPermissionEnforcement on it; `kubeconfig` stays the cluster admin's.
     """
 
     def __init__(self, workdir: str | pathlib.Path = DEFAULT_WORKDIR, *, port: int = 0,
@@ -74,7 +77,9 @@ class LocalCluster:
                  metrics_port: int | None = None,
                  operator_settings: Mapping[str, Any] | None = None,
                  shutdown_grace_seconds: float = 5.0,
-                 faults: str | None = None) -> None:
+                 faults: str | None = None,
+                 rbac: bool = False,
+                 chart_dir: str | pathlib.Path | None = None) -> None:
         self.workdir = pathlib.Path(workdir).resolve()
         self.port = port
         self.kubeconfig = pathlib.Path(kubeconfig).resolve()
@@ -87,6 +92,10 @@ class LocalCluster:
             self.extra_pod_env.update(HF_HOME=str(self.hf_home), HF_HUB_OFFLINE="1")
         self.extra_pod_env.update(extra_pod_env or {})
         self.run_operator = operator
+        self.rbac = rbac
+        self.chart_dir = pathlib.Path(chart_dir) if chart_dir else None
+        # In RBAC mode the operator's own kubeconfig (the chart's ServiceAccount's token).
+        self.operator_kubeconfig = self.kubeconfig
         self.metrics_port = metrics_port
         self.operator_settings = dict(operator_settings or {})
         self.shutdown_grace_seconds = shutdown_grace_seconds
@@ -103,7 +112,7 @@ class LocalCluster:
 
     def start(self) -> LocalCluster:
         # Imported here: `kubetune local --help` must not need kmock or kopf.
-        from kubetune.emulator import EmulatorThread
+        from kubetune.emulator import ApiServerEmulator, EmulatorThread
         from kubetune.emulator.faults import FaultSpec
 
         from .executor import ExecutorThread
@@ -111,10 +120,13 @@ class LocalCluster:
         if self.hf_home is not None:
             seed_hf_cache(self.hf_home)
         try:
-            self.emulator = EmulatorThread(port=self.port, crds=self.crds_dir).start()
+            self.emulator = EmulatorThread(ApiServerEmulator(rbac=self.rbac), port=self.port,
+                                           crds=self.crds_dir).start()
             attach_pod_logs(self.emulator, self.workdir)
             self.emulator.write_kubeconfig(self.kubeconfig)
             self._create_namespaces_and_claims()
+            if self.rbac:
+                self._install_operator_rbac()
             if self.faults:
                 spec = FaultSpec.parse(self.faults)
                 self.emulator.call(lambda emulator: emulator.set_faults(spec))
@@ -141,8 +153,8 @@ class LocalCluster:
         # no other way in: point it at our file for as long as the cluster runs.
         if self._previous_kubeconfig_env is _UNSET:
             self._previous_kubeconfig_env = os.environ.get("KUBECONFIG")
-        os.environ["KUBECONFIG"] = str(self.kubeconfig)
-        self._kube = Kube.connect(str(self.kubeconfig))
+        os.environ["KUBECONFIG"] = str(self.operator_kubeconfig)
+        self._kube = Kube.connect(str(self.operator_kubeconfig))
         memo = {"kube": self._kube, "fit_checker": self._fit_checker(settings)}
         self.operator = OperatorThread(settings, memo=memo).start()
 
@@ -159,6 +171,15 @@ class LocalCluster:
         if self.hf_home is not None:
             source = ConfigSource(hf_cache=self.hf_home / "hub", offline=True, pvc_roots=claims)
         return make_fit_checker(settings, source)
+
+    def _install_operator_rbac(self) -> None:
+        """The chart's ServiceAccount, roles and bindings, and a kubeconfig for the operator
+        with that ServiceAccount's token: from now on it gets what the chart grants."""
+        from .chart import find_chart_dir, install_operator_rbac, operator_rbac, render_chart
+
+        rbac = operator_rbac(render_chart(self.chart_dir or find_chart_dir()))
+        self.operator_kubeconfig = install_operator_rbac(
+            self.emulator, self.kubeconfig, self.workdir / "operator.kubeconfig", rbac)
 
     def restart_operator(self) -> None:
         """Stop the operator and start a new one, as a crashed and rescheduled pod would be."""

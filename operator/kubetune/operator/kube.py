@@ -170,9 +170,12 @@ class Kube:
                             verb: str) -> dict[str, Any]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         # Through the `kubernetes` package, so rotated service-account tokens are re-read.
-        token = self.configuration.get_api_key_with_prefix("authorization")
-        if token:
-            headers["Authorization"] = token
+        # auth_settings() knows where each client version keeps the token (v30+ stores it
+        # under "BearerToken", so asking for "authorization" found none and every request
+        # went out anonymous: 403 on any cluster that enforces RBAC).
+        for setting in self.configuration.auth_settings().values():
+            if setting["in"] == "header" and setting["value"]:
+                headers[setting["key"]] = setting["value"]
         if body is not None:
             headers["Content-Type"] = content_type
         url = self.configuration.host.rstrip("/") + path
@@ -199,6 +202,10 @@ class Kube:
     @uses("", "services", "create")
     @uses("batch", "jobs", "create")
     @uses(GROUP, "evaljobs", "create")
+    # Children's ownerReferences set blockOwnerDeletion: with OwnerReferencesPermissionEnforcement
+    # (OpenShift's default) that needs `update` on the owner's finalizers, else every create is 403.
+    @uses(GROUP, "finetunejobs/finalizers", "update")
+    @uses(GROUP, "evaljobs/finalizers", "update")
     async def create(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """Create a child object; None when it already exists (a restart or a retry)."""
         path = path_of(obj["kind"], obj["metadata"]["namespace"])

@@ -25,6 +25,11 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("kubetune.io", "finetunejobs/status", ("get", "patch")),
     Permission("kubetune.io", "evaljobs", (*WATCH, "create", "patch")),
     Permission("kubetune.io", "evaljobs/status", ("get", "patch")),
+    # Children (Jobs, ConfigMaps, Services, a FinetuneJob's EvalJob) carry blockOwnerDeletion on
+    # their owner; the OwnerReferencesPermissionEnforcement admission plugin (on by default in
+    # OpenShift) then requires `update` on the owner's finalizers subresource.
+    Permission("kubetune.io", "finetunejobs/finalizers", ("update",)),
+    Permission("kubetune.io", "evaljobs/finalizers", ("update",)),
     # Children: trainer config, the training Job, a headless Service for multi-node.
     Permission("", "configmaps", (*WATCH, "create", "patch", "delete")),
     Permission("", "services", (*WATCH, "create", "patch", "delete")),
