@@ -246,8 +246,8 @@ def test_kubectl_delete_returns_before_the_children_are_collected(
 
     for name in ("cascaded", "orphaning"):
         owner = http.post(CONFIGMAPS, {"metadata": {"name": name}}).json()
-        http.post(JOBS, {"metadata": {"name": f"{name}-job", "ownerReferences": owned_by(owner)},
-                         "spec": {}})
+        job = {"metadata": {"name": f"{name}-job", "ownerReferences": owned_by(owner)}, "spec": JOB_SPEC}
+        assert http.post(JOBS, job).status_code == 201
     assert "deleted" in kubectl("delete", "configmap", "cascaded")
     assert http.get(f"{JOBS}/cascaded-job").status_code == 200
     eventually(gone(http, f"{JOBS}/cascaded-job"))

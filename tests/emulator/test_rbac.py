@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import requests
-from emulator_helpers import WIDGET_CRD, RawApi, widget
+from emulator_helpers import JOB_SPEC, WIDGET_CRD, RawApi, widget
 from kubetune.emulator import ApiServerEmulator, EmulatorThread
 from kubetune.emulator.authorization import service_account_user
 from kubetune.emulator.kubeconfig import DUMMY_TOKEN
@@ -84,7 +84,7 @@ def assert_forbidden(response: requests.Response, message: str) -> None:
 
 def test_no_binding_means_403_with_the_api_servers_message(operator: RawApi) -> None:
     assert_forbidden(
-        operator.post(JOBS, {"metadata": {"name": "x"}, "spec": {}}),
+        operator.post(JOBS, {"metadata": {"name": "x"}, "spec": JOB_SPEC}),
         f'jobs.batch is forbidden: User "{SA}" cannot create resource "jobs" in API group "batch"'
         ' in the namespace "team-a"')
     assert_forbidden(
@@ -98,7 +98,7 @@ def test_no_binding_means_403_with_the_api_servers_message(operator: RawApi) -> 
 
 def test_the_admin_kubeconfig_is_unrestricted(admin: RawApi) -> None:
     """kubectl and the executor use the admin token: system:masters bypasses RBAC."""
-    assert admin.post(JOBS, {"metadata": {"name": "x"}, "spec": {}}).status_code == 201
+    assert admin.post(JOBS, {"metadata": {"name": "x"}, "spec": JOB_SPEC}).status_code == 201
     assert admin.delete(f"{JOBS}/x").status_code == 200
 
 
@@ -131,7 +131,7 @@ def test_the_admin_may_impersonate_and_others_may_not(rbac_cluster: EmulatorThre
 
 def test_cluster_role_grants_exactly_its_verbs(admin: RawApi, operator: RawApi) -> None:
     grant(admin, [rule("batch", ["jobs"], ["create", "get"])])
-    assert operator.post(JOBS, {"metadata": {"name": "x"}, "spec": {}}).status_code == 201
+    assert operator.post(JOBS, {"metadata": {"name": "x"}, "spec": JOB_SPEC}).status_code == 201
     assert operator.get(f"{JOBS}/x").status_code == 200
     assert operator.get("/apis/batch/v1/namespaces/team-b/jobs/x").status_code == 404
     assert_forbidden(
@@ -178,7 +178,7 @@ def _owned_job(owner: dict[str, Any], name: str, block: bool) -> dict[str, Any]:
            "uid": owner["metadata"]["uid"], "controller": True}
     if block:
         ref["blockOwnerDeletion"] = True
-    return {"metadata": {"name": name, "ownerReferences": [ref]}, "spec": {}}
+    return {"metadata": {"name": name, "ownerReferences": [ref]}, "spec": JOB_SPEC}
 
 
 def test_block_owner_deletion_needs_update_on_the_owners_finalizers(admin: RawApi, operator: RawApi) -> None:
@@ -199,7 +199,7 @@ def test_block_owner_deletion_needs_update_on_the_owners_finalizers(admin: RawAp
 
 def test_changing_owner_references_needs_delete_on_the_object(admin: RawApi, operator: RawApi) -> None:
     owner = admin.post(CONFIGMAPS, {"metadata": {"name": "owner"}}).json()
-    admin.post(JOBS, {"metadata": {"name": "job"}, "spec": {}})
+    assert admin.post(JOBS, {"metadata": {"name": "job"}, "spec": JOB_SPEC}).status_code == 201
     grant(admin, [rule("batch", ["jobs"], ["patch"])])
     refs = _owned_job(owner, "job", block=False)["metadata"]["ownerReferences"]
     assert operator.patch(f"{JOBS}/job", {"metadata": {"labels": {"a": "b"}}}).status_code == 200

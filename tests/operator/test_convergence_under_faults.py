@@ -101,10 +101,10 @@ def _assert_converged(cluster, names: list[str], evaluation: bool = False) -> No
     assert found == []
 
 
-def test_jobs_converge_under_a_20_percent_fault_rate(cluster, api, kubeconfig, operator_settings,
+def test_jobs_converge_under_a_20_percent_fault_rate(cluster, api, operator_kubeconfig, operator_settings,
                                                      fit_checker, progress_server):
     injector = cluster.call(lambda e: e.set_faults("rate=0.2,seed=17,agents=kubetune+kopf"))
-    control = OperatorControl(operator_settings, kubeconfig, fit_checker).start()
+    control = OperatorControl(operator_settings, operator_kubeconfig, fit_checker).start()
     names = [f"job-{i}" for i in range(JOBS)]
     try:
         _run_jobs(api, progress_server, names, evaluation=True)
@@ -124,11 +124,11 @@ def test_jobs_converge_under_a_20_percent_fault_rate(cluster, api, kubeconfig, o
 
 
 def test_watches_cut_and_expired_make_kopf_relist_and_nothing_is_missed(
-        cluster, api, kubeconfig, operator_settings, fit_checker, progress_server):
+        cluster, api, operator_kubeconfig, operator_settings, fit_checker, progress_server):
     """kopf restarts a cut watch from its last resourceVersion, and lists again when that
     resume gets 410 Gone (kopf/_cogs/clients/watching.py: continuous_watch)."""
     cluster.call(lambda e: e.set_faults("rate=0.6,kinds=cut+gone,bookmarks=0.2,seed=3,agents=kopf"))
-    control = OperatorControl(operator_settings, kubeconfig, fit_checker).start()
+    control = OperatorControl(operator_settings, operator_kubeconfig, fit_checker).start()
     names = [f"job-{i}" for i in range(2)]
     try:
         wait_for(lambda: cluster.call(lambda e: e.faults.injected["gone"]) >= 2, 30,

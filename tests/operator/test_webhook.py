@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 import requests
 from kubetune.admission.rules import RULES
+from kubetune.local.chart import OperatorRbac, find_chart_dir, operator_rbac, render_chart
 from kubetune.operator.webhooks import handler_id
 
 from ..admission.objects import naming
@@ -35,7 +36,13 @@ def _listening(port: int) -> bool:
 
 
 @pytest.fixture
-def webhook(cluster, operator_settings, kubeconfig, api):
+def operator_rbac_manifests() -> OperatorRbac:
+    """The chart's RBAC with the webhook on (it adds `create subjectaccessreviews`)."""
+    return operator_rbac(render_chart(find_chart_dir(), {"webhook": {"enabled": True}}))
+
+
+@pytest.fixture
+def webhook(cluster, operator_settings, operator_kubeconfig, api):
     grants = {("alice", "get", "secrets", "hf-token"), ("alice", "get", "persistentvolumeclaims",
                                                         "reports"),
               ("alice", "get", "finetunejobs", "router")}
@@ -44,7 +51,7 @@ def webhook(cluster, operator_settings, kubeconfig, api):
         lambda subject, check: (subject.name, check.verb, check.resource, check.name) in grants))
     port = _free_port()
     settings = replace(operator_settings, webhook_port=port, operator_user=OPERATOR_USER)
-    control = OperatorControl(settings, kubeconfig, None).start()
+    control = OperatorControl(settings, operator_kubeconfig, None).start()
     wait_for(lambda: _listening(port), what="the webhook server")  # after kopf's resource scan
     yield f"http://127.0.0.1:{port}"
     control.stop()
