@@ -179,3 +179,32 @@ def test_summary_stays_under_4_kib_with_1000_long_class_names():
     assert json.loads(text)["results"] == summary["results"]  # the numbers always survive
     assert len(fitted["errorAnalysis"]["confusion"]) >= 3
     assert "passed" not in fitted  # null is left out
+
+
+def test_a_full_summary_shrinks_baselines_before_the_numbers_passed_depends_on():
+    row = {"value": 0.951234, "ciLow": 0.931234, "ciHigh": 0.971234, "baseline": 0.921234,
+           "baselineName": "zero-shot", "delta": 0.031234, "deltaCiLow": 0.011234,
+           "deltaCiHigh": 0.051234, "threshold": 0.85, "passed": True}
+    summary = {
+        "phase": "Succeeded", "reason": "Completed", "message": "m" * 3000, "samples": 240,
+        "headline": "f1",
+        "results": [{"name": name, **row} for name in ("accuracy", "precision", "recall", "f1")],
+        "baselines": [{"name": name, "metrics": [
+            {"name": metric, "value": 0.512345, "ciLow": 0.412345, "ciHigh": 0.612345}
+            for metric in ("accuracy", "precision", "recall", "f1")]}
+            for name in ("majority", "tfidf", "probe", "zero-shot", "chance", "model")],
+        "calibration": {"ece": 0.03, "brier": 0.08}, "leakage": {"exact": 0, "nearDuplicates": 0},
+        "reportUri": "s3://bucket/" + "p" * 600 + "/report.json",
+        "errorAnalysis": {"confusion": [{"label": "x" * 200, "predicted": "y" * 200,
+                                         "count": 3}] * 10,
+                          "worstClasses": [{"label": "z" * 200, "f1": 0.1}] * 10},
+    }
+    fitted = fit(summary)
+    assert size(fitted) < LIMIT_BYTES
+    assert [b["name"] for b in fitted["baselines"]] == ["majority", "tfidf", "probe", "zero-shot",
+                                                        "chance", "model"]
+    for result in fitted["results"]:
+        assert {"value", "baselineName", "deltaCiLow", "deltaCiHigh"} <= result.keys()
+    # The baselines' intervals go before the error analysis does (the report has them all).
+    assert "errorAnalysis" in fitted
+    assert all(m.keys() == {"name", "value"} for b in fitted["baselines"] for m in b["metrics"])
