@@ -60,13 +60,13 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_the_operators_probe_and_metrics_answer_on_an_ipv6_pod(monkeypatch, kubeconfig):
+def test_the_operators_probe_and_metrics_answer_on_an_ipv6_pod(monkeypatch, operator_kubeconfig):
     """The kubelet probes the operator pod's IP (IPv6 on an IPv6 cluster): its health and
     metrics servers listen in the pod IP's family (the chart passes POD_IP)."""
     monkeypatch.setenv("POD_IP", "::1")
     health, metrics = _free_port(), _free_port()
     settings = Settings(metrics_port=metrics, health_port=health, trainer_image="t:1")
-    with OperatorThread(settings, memo={"kube": Kube.connect(str(kubeconfig))}):
+    with OperatorThread(settings, memo={"kube": Kube.connect(str(operator_kubeconfig))}):
         for port, path in ((health, "/healthz"), (metrics, "/metrics")):
             body = wait_for(lambda p=port, q=path: _get(f"http://[::1]:{p}{q}"),
                             what=f"{path} on [::1]")
