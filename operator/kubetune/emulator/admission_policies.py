@@ -48,12 +48,14 @@ _CODES = {"Invalid": 422, "Forbidden": 403, "Unauthorized": 401, "RequestEntityT
 def check(policies: list[dict[str, Any]], bindings: list[dict[str, Any]], operation: str,
           rtype: ResourceType, namespace_labels: dict[str, str] | None, obj: dict[str, Any],
           old: dict[str, Any] | None = None, user: Any = None,
-          decide: cel_kubernetes.Decide | None = None) -> None:
+          decide: cel_kubernetes.Decide | None = None, subresource: str | None = None) -> None:
     """Raise the API error of the first bound policy that denies this request.
 
     `user` is the requester (an object with `name` and `groups`); `decide(user, check)`
     answers the policy's `authorizer` checks. Without them, `authorizer` is undefined and
-    `request.userInfo` is empty."""
+    `request.userInfo` is empty. A write to a subresource (`status`) matches only rules that
+    name it (`finetunejobs/status`), as in kube-apiserver's resourceRules."""
+    resource = f"{rtype.plural}/{subresource}" if subresource else rtype.plural
     by_name = {p["metadata"]["name"]: p for p in policies}
     for binding in sorted(bindings, key=lambda b: b["metadata"]["name"]):
         spec = binding.get("spec") or {}
@@ -61,10 +63,10 @@ def check(policies: list[dict[str, Any]], bindings: list[dict[str, Any]], operat
         if policy is None or "Deny" not in (spec.get("validationActions") or []):
             continue
         constraints = (policy.get("spec") or {}).get("matchConstraints") or {}
-        if not _matches(constraints, operation, rtype, namespace_labels):
+        if not _matches(constraints, operation, rtype, namespace_labels, resource=resource):
             continue
         if not _matches(spec.get("matchResources") or {}, operation, rtype, namespace_labels,
-                        rules_required=False):
+                        resource=resource, rules_required=False):
             continue
         denial = _first_failure(policy, obj, old, operation, rtype, user, decide)
         if denial is not None:
@@ -76,24 +78,36 @@ def check(policies: list[dict[str, Any]], bindings: list[dict[str, Any]], operat
 
 
 def _matches(constraints: dict[str, Any], operation: str, rtype: ResourceType,
-             namespace_labels: dict[str, str] | None, rules_required: bool = True) -> bool:
+             namespace_labels: dict[str, str] | None, rules_required: bool = True,
+             resource: str | None = None) -> bool:
     rules = constraints.get("resourceRules")
     if rules is None and not rules_required:
         rules_ok = True
     else:
-        rules_ok = any(_rule_matches(rule, operation, rtype) for rule in rules or [])
+        rules_ok = any(_rule_matches(rule, operation, rtype, resource or rtype.plural)
+                       for rule in rules or [])
     selector = (constraints.get("namespaceSelector") or {}).get("matchLabels") or {}
     labels = namespace_labels or {}
     return rules_ok and all(labels.get(k) == v for k, v in selector.items())
 
 
-def _rule_matches(rule: dict[str, Any], operation: str, rtype: ResourceType) -> bool:
+def _rule_matches(rule: dict[str, Any], operation: str, rtype: ResourceType,
+                  resource: str) -> bool:
     def has(values: list[str] | None, value: str) -> bool:
         return bool(values) and ("*" in values or value in values)
 
     return (has(rule.get("apiGroups"), rtype.group) and has(rule.get("apiVersions"), rtype.version)
-            and has(rule.get("resources"), rtype.plural)
+            and _resource_listed(rule.get("resources") or [], resource)
             and has(rule.get("operations"), operation))
+
+
+def _resource_listed(listed: list[str], resource: str) -> bool:
+    """`*` is every resource but no subresource; `*/*`, `*/status`, `jobs/*` reach those
+    (RuleWithOperations.resources in admissionregistration.k8s.io/v1)."""
+    if "/" not in resource:
+        return "*" in listed or resource in listed
+    name, sub = resource.split("/", 1)
+    return any(entry in (resource, "*/*", f"*/{sub}", f"{name}/*") for entry in listed)
 
 
 @functools.lru_cache(maxsize=512)
