@@ -81,3 +81,28 @@ def test_policies_match_only_their_resources(http):
     http.post(BINDINGS, _binding("no-jobs", "no-jobs"))
     config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
     assert http.post("/api/v1/namespaces/team-a/configmaps", config_map).status_code == 201
+
+
+def test_updates_are_judged_with_the_old_object_and_status_writes_are_not(http):
+    """On UPDATE `oldObject` is the stored object; a rule on `jobs` does not match a write to
+    `jobs/status` (a subresource is matched only when named, e.g. `jobs/status`)."""
+    keep_team = ("request.operation != 'UPDATE' || "
+                 "object.metadata.labels['team'] == oldObject.metadata.labels['team']")
+    http.post(POLICIES, _policy("keep-team", keep_team, "the team label is immutable"))
+    http.post(BINDINGS, _binding("keep-team", "keep-team"))
+    assert http.post(JOBS, _job("j", {"team": "a"})).status_code == 201
+    assert http.patch(f"{JOBS}/j", {"metadata": {"labels": {"other": "x"}}}).status_code == 200
+    denied = http.patch(f"{JOBS}/j", {"metadata": {"labels": {"team": "b"}}})
+    assert denied.status_code == 422 and "the team label is immutable" in denied.json()["message"]
+    status = http.patch(f"{JOBS}/j/status", {"status": {"active": 1}})
+    assert status.status_code == 200, status.text
+
+
+def test_match_conditions_and_user_info(http):
+    """matchConditions gate the policy; request.userInfo is the requester (the admin here)."""
+    policy = _policy("not-admin", "false", "nobody but the admin")
+    policy["spec"]["matchConditions"] = [
+        {"name": "not-the-admin", "expression": "request.userInfo.username != 'kubernetes-admin'"}]
+    http.post(POLICIES, policy)
+    http.post(BINDINGS, _binding("not-admin", "not-admin"))
+    assert http.post(JOBS, _job("by-admin")).status_code == 201

@@ -220,6 +220,8 @@ class ApiServerEmulator(KubernetesEmulator):
             if not self.authorizer.allows(user, request):
                 raise authorization.forbidden(user, request)
             admit = self._owner_references_admission(user, request)
+        if rtype is not None:
+            admit = self._policy_admission(rtype, path.subresource, user, admit)
         if rtype is None or (path.namespace is not None and not rtype.namespaced):
             raise errors.unknown_resource()
         ops = self.operations
@@ -279,7 +281,6 @@ class ApiServerEmulator(KubernetesEmulator):
         ops, method = self.operations, raw_request.method
         if method == "POST" and path.name is None:
             body = await _read_json(raw_request, validation)
-            self._admit("CREATE", rtype, path.namespace, body)
             created = ops.create(rtype, path.namespace, body, validation, admit)
             return _json_response(created, 201, validation.warnings)
         if method == "PUT" and path.name is not None:
@@ -312,19 +313,28 @@ class ApiServerEmulator(KubernetesEmulator):
         """The REST mapping of an ownerReference's apiVersion and kind."""
         return [rtype for rtype in self.registry if rtype.api_version == api_version and rtype.kind == kind]
 
-    def _admit(self, operation: str, rtype: ResourceType, namespace: str | None, body: Any) -> None:
-        """ValidatingAdmissionPolicies, after the request was decoded (admission_policies.py)."""
-        if not isinstance(body, dict):
-            return
-        policies = self.store.list(admission_policies.POLICIES.storage_key, None)
-        if not policies:
-            return
-        bindings = self.store.list(admission_policies.BINDINGS.storage_key, None)
-        ns = self.store.get(NAMESPACES.storage_key, None, namespace) if namespace else None
-        labels = ((ns or {}).get("metadata") or {}).get("labels") or {}
-        obj = {**body, "metadata": {**(body.get("metadata") or {}),
-                                    **({"namespace": namespace} if namespace else {})}}
-        admission_policies.check(policies, bindings, operation, rtype, labels, obj)
+    def _policy_admission(self, rtype: ResourceType, subresource: str | None,
+                          user: authorization.User, then: Admit | None) -> Admit:
+        """ValidatingAdmissionPolicies on each create and update (admission_policies.py), with
+        the request's user for `request.userInfo` and `authorizer` (RBAC mode: its decisions;
+        otherwise everything is allowed, as with AlwaysAllow); then the next admission step."""
+        def decide(who: Any, check: Any) -> bool:
+            return not self.rbac or self.authorizer.allows(who, authorization.Attributes(
+                check.verb, check.group, "", check.resource, check.namespace, check.name,
+                check.subresource))
+
+        def admit(old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+            policies = self.store.list(admission_policies.POLICIES.storage_key, None)
+            if policies:
+                namespace = (new.get("metadata") or {}).get("namespace")
+                ns = self.store.get(NAMESPACES.storage_key, None, namespace) if namespace else None
+                labels = ((ns or {}).get("metadata") or {}).get("labels") or {}
+                bindings = self.store.list(admission_policies.BINDINGS.storage_key, None)
+                admission_policies.check(policies, bindings, "UPDATE" if old else "CREATE", rtype,
+                                         labels, new, old, user, decide, subresource)
+            if then is not None:
+                then(old, new)
+        return admit
 
     @staticmethod
     def _predicate(rtype: ResourceType, path: ResourcePath, query: Any) -> Predicate:
