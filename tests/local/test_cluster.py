@@ -10,6 +10,7 @@ import sys
 
 import kubernetes
 import pytest
+import yaml
 from kubetune.local import LocalCluster
 from kubetune.local.cli import READY_PREFIX
 
@@ -103,5 +104,45 @@ def test_local_up_rbac_limits_the_operator_to_the_charts_role(local_up: subproce
         kubernetes.client.CoreV1Api(client).list_namespaced_secret("default")
     client.close()
     assert error.value.status == 403 and account in error.value.body
+    local_up.send_signal(signal.SIGTERM)
+    assert local_up.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("local_up_options", [["--rbac"]])
+def test_local_up_rbac_refuses_a_job_naming_a_secret_its_user_may_not_get(
+        local_up: subprocess.Popen, tmp_path: pathlib.Path) -> None:
+    """The chart's ValidatingAdmissionPolicies are installed too (README, "Security model"): a
+    user who may create FinetuneJobs but not get the Secret a job names is refused, the admin
+    is not, as kube-apiserver's policy authorizer decides for the requesting user."""
+    line = local_up.stdout.readline()
+    assert line.startswith(READY_PREFIX), (line, local_up.stderr.read() if local_up.poll() else "")
+    admin = line.removeprefix(READY_PREFIX).strip()
+
+    def kubectl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(["kubectl", "--kubeconfig", admin, *args], input=stdin,
+                              capture_output=True, text=True, timeout=30)
+
+    rbac = yaml.safe_dump_all([
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "jobs", "namespace": "default"},
+         "rules": [{"apiGroups": ["kubetune.io"], "resources": ["finetunejobs"],
+                    "verbs": ["create"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "alice-jobs", "namespace": "default"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "jobs"},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]},
+    ])
+    created = kubectl("create", "-f", "-", stdin=rbac)
+    assert created.returncode == 0, created.stderr
+    job = yaml.safe_dump({
+        "apiVersion": "kubetune.io/v1alpha1", "kind": "FinetuneJob",
+        "metadata": {"name": "sneaky", "namespace": "default"},
+        "spec": {"model": {"uri": "hf://org/model", "secretRef": {"name": "db-password"}},
+                 "dataset": {"uri": "s3://data/train.jsonl"}, "resources": {"gpus": 0},
+                 "output": {"uri": "s3://out/"}}})
+    refused = kubectl("create", "-f", "-", "--as=alice", stdin=job)
+    assert refused.returncode != 0
+    assert "spec.model.secretRef: the requester needs permission to get the Secret" in refused.stderr
+    assert kubectl("create", "-f", "-", stdin=job).returncode == 0
     local_up.send_signal(signal.SIGTERM)
     assert local_up.wait(timeout=30) == 0

@@ -1,4 +1,5 @@
-"""The Helm chart's RBAC for the local cluster's RBAC mode (`kubetune local up --rbac`).
+"""The Helm chart's RBAC (and admission policies) for the local cluster's RBAC mode
+(`kubetune local up --rbac`).
 
 The operator then runs as the chart's ServiceAccount and the API emulator authorizes its
 requests against the ClusterRole/Role and bindings the chart renders, so a permission the
@@ -17,7 +18,10 @@ import yaml
 CHART_MARKER = pathlib.Path("helm/kubetune/Chart.yaml")
 RELEASE = "kubetune"
 RELEASE_NAMESPACE = "kubetune-system"
-RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+              # No confused deputy: a job may name only what its requester may get (README,
+              # "Security model"); `kubectl --as=USER` shows USER's verdict.
+              "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 
 
 def find_chart_dir(start: str | pathlib.Path | None = None) -> pathlib.Path:
@@ -58,7 +62,8 @@ class OperatorRbac:
 
 
 def operator_rbac(manifests: list[dict[str, Any]]) -> OperatorRbac:
-    """Pick the RBAC objects out of a rendering, and the Deployment's ServiceAccount."""
+    """Pick the RBAC objects and admission policies out of a rendering, and the
+    Deployment's ServiceAccount."""
     deployment = next(m for m in manifests if m["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     return OperatorRbac(
