@@ -18,10 +18,10 @@ import yaml
 CHART_MARKER = pathlib.Path("helm/kubetune/Chart.yaml")
 RELEASE = "kubetune"
 RELEASE_NAMESPACE = "kubetune-system"
-RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
-              # No confused deputy: a job may name only what its requester may get (README,
-              # "Security model"); `kubectl --as=USER` shows USER's verdict.
-              "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+# No confused deputy: a job may name only what its requester may get (README, "Security
+# model"); with them, `kubectl --as=USER` shows USER's verdict.
+POLICY_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 
 
 def find_chart_dir(start: str | pathlib.Path | None = None) -> pathlib.Path:
@@ -61,15 +61,16 @@ class OperatorRbac:
     manifests: tuple[dict[str, Any], ...]
 
 
-def operator_rbac(manifests: list[dict[str, Any]]) -> OperatorRbac:
-    """Pick the RBAC objects and admission policies out of a rendering, and the
-    Deployment's ServiceAccount."""
+def operator_rbac(manifests: list[dict[str, Any]], with_policies: bool = False) -> OperatorRbac:
+    """Pick the RBAC objects (and with `with_policies`, the admission policies) out of a
+    rendering, and the Deployment's ServiceAccount."""
+    kinds = RBAC_KINDS + (POLICY_KINDS if with_policies else ())
     deployment = next(m for m in manifests if m["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     return OperatorRbac(
         namespace=deployment["metadata"].get("namespace") or RELEASE_NAMESPACE,
         service_account=pod.get("serviceAccountName") or "default",
-        manifests=tuple(m for m in manifests if m["kind"] in RBAC_KINDS))
+        manifests=tuple(m for m in manifests if m["kind"] in kinds))
 
 
 def install_operator_rbac(emulator: Any, admin_kubeconfig: str | pathlib.Path,

@@ -177,7 +177,7 @@ class LocalCluster:
         with that ServiceAccount's token: from now on it gets what the chart grants."""
         from .chart import find_chart_dir, install_operator_rbac, operator_rbac, render_chart
 
-        rbac = operator_rbac(render_chart(self.chart_dir or find_chart_dir()))
+        rbac = operator_rbac(render_chart(self.chart_dir or find_chart_dir()), with_policies=True)
         self.operator_kubeconfig = install_operator_rbac(
             self.emulator, self.kubeconfig, self.workdir / "operator.kubeconfig", rbac)
 
