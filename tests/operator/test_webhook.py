@@ -1,6 +1,7 @@
 """The operator's validating webhook, served by kopf, asked as kube-apiserver asks it: an
-AdmissionReview (admission.k8s.io/v1) over HTTP; it asks the API server (the emulator, whose
-authorizer here is a table) with SubjectAccessReviews for the requester in `userInfo`."""
+AdmissionReview (admission.k8s.io/v1) over HTTP; running as the chart's ServiceAccount (with
+webhook.enabled's `create subjectaccessreviews`), it asks the API server (the emulator in RBAC
+mode) with SubjectAccessReviews for the requester in `userInfo`."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from dataclasses import replace
 import pytest
 import requests
 from kubetune.admission.rules import RULES
+from kubetune.emulator.kubeconfig import DUMMY_TOKEN
 from kubetune.local.chart import OperatorRbac, find_chart_dir, operator_rbac, render_chart
 from kubetune.operator.webhooks import handler_id
 
-from ..admission.objects import naming
+from ..admission.objects import NAMESPACE, naming
 from .cluster import wait_for
 from .conftest import OperatorControl
 
@@ -43,12 +45,24 @@ def operator_rbac_manifests() -> OperatorRbac:
 
 @pytest.fixture
 def webhook(cluster, operator_settings, operator_kubeconfig, api):
-    grants = {("alice", "get", "secrets", "hf-token"), ("alice", "get", "persistentvolumeclaims",
-                                                        "reports"),
-              ("alice", "get", "finetunejobs", "router")}
-    cluster.call(lambda emulator: setattr(
-        emulator, "access_decider",
-        lambda subject, check: (subject.name, check.verb, check.resource, check.name) in grants))
+    # alice may get exactly the objects the tests name; bob nothing. The emulator's RBAC
+    # answers the operator's SubjectAccessReviews, as kube-apiserver's authorizer would.
+    admin = requests.Session()
+    admin.headers["Authorization"] = f"Bearer {DUMMY_TOKEN}"
+    rbac = f"{cluster.url}/apis/rbac.authorization.k8s.io/v1/namespaces/{NAMESPACE}"
+    role = {"metadata": {"name": "named-objects"}, "rules": [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["hf-token"]},
+        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get"],
+         "resourceNames": ["reports"]},
+        {"apiGroups": ["kubetune.io"], "resources": ["finetunejobs"], "verbs": ["get"],
+         "resourceNames": ["router"]}]}
+    binding = {"metadata": {"name": "alice-named-objects"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                           "name": "named-objects"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                             "name": "alice"}]}
+    assert admin.post(f"{rbac}/roles", json=role, timeout=10).status_code == 201
+    assert admin.post(f"{rbac}/rolebindings", json=binding, timeout=10).status_code == 201
     port = _free_port()
     settings = replace(operator_settings, webhook_port=port, operator_user=OPERATOR_USER)
     control = OperatorControl(settings, operator_kubeconfig, None).start()
