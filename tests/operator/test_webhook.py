@@ -119,3 +119,49 @@ def test_an_image_beyond_the_allowlist_is_refused(webhook):
     obj["spec"]["image"] = "docker.io/someone/miner:latest"
     refused = ask(webhook, obj, "alice")
     assert refused["allowed"] is False and "spec.image: not permitted" in refused["status"]["message"]
+
+
+def test_with_a_certificate_the_webhook_is_served_over_https_only(cluster, operator_settings,
+                                                                 operator_kubeconfig, api, tmp_path):
+    """KUBETUNE_WEBHOOK_CERT_DIR (the chart mounts its Secret there): kopf serves HTTPS with
+    that tls.crt/tls.key, which a client trusting the CA verifies."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubetune-webhook")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "tls.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()))
+    port = _free_port()
+    settings = replace(operator_settings, webhook_port=port, webhook_cert_dir=str(tmp_path))
+    control = OperatorControl(settings, operator_kubeconfig, None).start()
+    try:
+        wait_for(lambda: _listening(port), what="the webhook server")
+        obj = naming(SECRET_RULE, "hf-token")
+        obj["spec"]["image"] = "docker.io/someone/miner:latest"
+        review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+            "uid": "1", "kind": {"group": "kubetune.io", "version": "v1alpha1", "kind": "FinetuneJob"},
+            "resource": {"group": "kubetune.io", "version": "v1alpha1", "resource": "finetunejobs"},
+            "operation": "CREATE", "userInfo": {"username": OPERATOR_USER}, "object": obj,
+            "namespace": NAMESPACE, "name": "router"}}
+        reply = requests.post(f"https://localhost:{port}/{handler_id('finetunejobs')}",
+                              json=review, verify=str(tmp_path / "tls.crt"), timeout=10)
+        assert reply.status_code == 200 and reply.json()["response"]["allowed"] is False
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.post(f"http://localhost:{port}/{handler_id('finetunejobs')}", json=review,
+                          timeout=5)
+    finally:
+        control.stop()
