@@ -73,6 +73,35 @@ def test_trainer_error_without_a_job_reason(api, operator):
         "CUDA error: device-side assert")
 
 
+def test_a_job_failure_seen_before_the_pods_exit_waits_for_it(api, operator, cluster):
+    """The Job's Failed condition can reach the operator before the pod's terminated state:
+    watches are per resource type, with no order across types (Kubernetes API concepts,
+    "Efficient detection of changes"; the Job controller updates the Job after the kubelet
+    updated the pod, but the two watch streams deliver independently). The trainer's reason
+    and message come with the pod, and a terminal phase is final, so the job must not be
+    declared Failed before the pod's exit status is seen: no stored status (and no Event)
+    may ever say Failed without the message."""
+    pod = _running(api)
+    api.finish_job("router-train", type_="Failed", reason="BackoffLimitExceeded", succeeded=0,
+                   failed=1)
+    # The operator has seen the failed Job while the pod still looks running (the kubelet's
+    # update is held back here): it waits for the exit status, and says so.
+    seen = api.wait_status("FinetuneJob", "router", lambda s: s.get("phase") == "Failed" or (
+        "the Job failed" in (condition({"status": s}, "Running") or {}).get("message", "")))
+    assert seen["phase"] == "Running", seen.get("failure")
+    api.end_pod(pod, exit_code=1, message={"phase": "Failed", "reason": "TrainerError",
+                                           "message": "CUDA error: device-side assert"})
+    status = _failed_status(api, "BackoffLimitExceeded")
+    assert status["failure"]["message"] == "CUDA error: device-side assert"
+    stored = cluster.call(lambda e: [ev.new for ev in e.store.events_since(
+        ("kubetune.io", "finetunejobs"), 0)])
+    failed = [s["status"] for s in stored if (s.get("status") or {}).get("phase") == "Failed"]
+    assert failed and all(s["failure"]["message"] == "CUDA error: device-side assert"
+                          for s in failed), [s["failure"] for s in failed]
+    events = [e for e in api.events("router") if e["reason"] == "BackoffLimitExceeded"]
+    assert [e["message"] for e in events] == ["CUDA error: device-side assert"]
+
+
 @pytest.mark.parametrize(("pod_status", "reason"), [
     ({"phase": "Pending", "containerStatuses": [{
         "name": "trainer", "ready": False, "restartCount": 0, "image": "x", "imageID": "",

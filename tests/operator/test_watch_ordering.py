@@ -6,6 +6,7 @@ resource type"; there is no order across types.)"""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from kubetune.operator import observe as o
 
@@ -39,6 +40,39 @@ def test_a_complete_job_with_its_terminated_pod_succeeds_with_the_result():
 
 def test_a_complete_job_whose_pods_are_gone_succeeds():
     assert o.observe_run(JOB, []).state == o.SUCCEEDED
+
+
+FAILED_JOB = {"metadata": {"name": "r-train"}, "spec": {},
+              "status": {"startTime": "2026-11-30T10:00:00Z", "failed": 1, "conditions": [{
+                  "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                  "lastTransitionTime": "2026-11-30T10:05:00Z"}]}}
+
+
+def test_a_failed_job_whose_pod_still_looks_running_waits_for_the_exit_status():
+    """The failure's reason and message come from the pod's terminated state; the wait is
+    bounded (a pod on a lost node never reports) and asks to be looked at again."""
+    at = datetime(2026, 11, 30, 10, 5, 1, tzinfo=UTC)
+    run = o.observe_run(FAILED_JOB, [_pod("Running")], now=at)
+    assert run.state == o.RUNNING and "waiting" in run.message
+    assert run.recheck_after == o.EXIT_STATUS_WAIT_SECONDS - 1
+    late = at + timedelta(seconds=o.EXIT_STATUS_WAIT_SECONDS)
+    run = o.observe_run(FAILED_JOB, [_pod("Running")], now=late)
+    assert (run.state, run.reason, run.recheck_after) == (o.FAILED, "BackoffLimitExceeded", None)
+
+
+def test_a_failed_job_with_its_terminated_pod_fails_with_the_trainers_message():
+    summary = {"phase": "Failed", "reason": "TrainerError", "message": "CUDA error"}
+    pod = _pod("Failed", {"exitCode": 1, "message": json.dumps(summary),
+                          "finishedAt": "2026-11-30T10:05:00Z"})
+    run = o.observe_run(FAILED_JOB, [pod])
+    assert (run.state, run.reason, run.message) == (o.FAILED, "BackoffLimitExceeded", "CUDA error")
+    assert o.observe_run(FAILED_JOB, []).state == o.FAILED  # pods gone: nothing to wait for
+
+
+def test_a_deadline_needs_no_exit_status():
+    job = {**FAILED_JOB, "status": {**FAILED_JOB["status"], "conditions": [{
+        **FAILED_JOB["status"]["conditions"][0], "reason": "DeadlineExceeded"}]}}
+    assert o.observe_run(job, [_pod("Running")]).reason == "DeadlineExceeded"
 
 
 def test_an_evaljob_seen_before_its_finetunejob_is_woken_when_that_arrives():

@@ -61,6 +61,8 @@ class RunObservation:
     """The rank-0 trainer's termination message (JSON), when it wrote one."""
     progress_ip: str | None = None
     """Pod IP of the rank-0 pod while it runs: where /progress is served."""
+    recheck_after: float | None = None
+    """Seconds after which to look again though nothing changed (a bounded wait)."""
 
     @property
     def hint(self) -> str:
@@ -108,6 +110,16 @@ def observe_run(job: dict[str, Any] | None, pods: list[dict[str, Any]],
                               completion_time=status.get("completionTime"), **common)
     failed = c.find(job_conditions, "Failed")
     if failed and failed.get("status") == "True":
+        wait = _exit_status_wait(failed, newest, now)
+        if wait is not None:
+            # As with Complete above: the pod's terminated state (exit code, OOMKilled, the
+            # trainer's message) is on its way, and the failure's reason and message come
+            # from it. A terminal phase is final, so it is not declared without them; after
+            # EXIT_STATUS_WAIT_SECONDS (a pod on a lost node) it is, with what is known.
+            return RunObservation(RUNNING, c.PODS_RUNNING, (
+                f"the Job failed ({failed.get('reason') or 'no reason given'}); waiting up to "
+                f"{EXIT_STATUS_WAIT_SECONDS:g}s for the pod's exit status to say why"),
+                recheck_after=wait, **common)
         reason, message = _failure(failed, pods, summary)
         return RunObservation(FAILED, reason, message,
                               completion_time=failed.get("lastTransitionTime"), **common)
@@ -133,6 +145,29 @@ def observe_run(job: dict[str, Any] | None, pods: list[dict[str, Any]],
         return RunObservation(RUNNING, c.PODS_RUNNING, "", progress_ip=pod_ip(running[-1]),
                               **common)
     return RunObservation(STARTING, c.PODS_STARTING, "waiting for the pods to start", **common)
+
+
+EXIT_STATUS_WAIT_SECONDS = 60.0
+"""How long a failed Job's pod may still look running before the failure is declared
+without its exit status: the kubelet reports it within seconds, so only a pod on a lost
+node takes longer."""
+
+
+def _exit_status_wait(failed: dict[str, Any], newest: dict[str, Any] | None,
+                      now: datetime) -> float | None:
+    """Seconds left to wait for the exit status of the failed Job's newest rank-0 pod, or
+    None when it is known, not needed (a deadline says why by itself), or waited for long
+    enough."""
+    if newest is None or _terminated(newest) is not None or (
+            newest.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return None
+    if failed.get("reason") == "DeadlineExceeded":
+        return None
+    since = parse_time(failed.get("lastTransitionTime"))
+    if since is None:
+        return None
+    left = EXIT_STATUS_WAIT_SECONDS - (now - since).total_seconds()
+    return left if left > 0 else None
 
 
 def job_attempt(job: dict[str, Any]) -> int:

@@ -244,6 +244,7 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
         run = o.observe_run(job, state.pods_of_job(job), queue=queue,
                             suspend_requested=spec.suspend)
         run = o.gang_verdict(run, job, spec.backoff_limit, nodes) if job else run
+        again = _sooner(again, run.recheck_after)
     eval_name = old.get("evalJobName")  # created once; not re-created if a user deletes it
     if run.state == o.SUCCEEDED and spec.evaluation and not eval_name:
         try:
@@ -265,6 +266,11 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
         # Status first: it carries the attempt count across the gap with no Job at all.
         await state.kube.delete_job(namespace, job_name, job["metadata"].get("uid", ""))
     return again
+
+
+def _sooner(a: float | None, b: float | None) -> float | None:
+    """The earlier of two 'reconcile again after' delays (None: not needed)."""
+    return b if a is None else a if b is None else min(a, b)
 
 
 def _any_running(pods: list[dict[str, Any]]) -> bool:
@@ -507,7 +513,7 @@ async def sync_eval(state: OperatorState, key: Key) -> float | None:
         state.metrics.record_eval_results(namespace, name, status["results"])
     _record_outcome(state, "EvalJob", namespace, old, status)
     await write_status(state, "EvalJob", body, old, status)
-    return None
+    return run.recheck_after
 
 
 class EvalSource:

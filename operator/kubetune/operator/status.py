@@ -135,7 +135,7 @@ def finetune_status(*, generation: int | None, old: dict[str, Any], fit: Fit,
     if blocked:
         running = c.condition(c.RUNNING, False, c.DOES_NOT_FIT)
     elif state == o.RUNNING:
-        running = c.condition(c.RUNNING, True, c.PODS_RUNNING)
+        running = c.condition(c.RUNNING, True, c.PODS_RUNNING, run.message)
     else:
         running = c.condition(c.RUNNING, False, _waiting_reason(run, state), run.message)
 
@@ -315,8 +315,7 @@ def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | N
     results = _eval_results(run.summary, thresholds) if succeeded else []
     new_conditions = [
         c.condition(c.VALIDATED, True, c.SPEC_VALID),
-        c.condition(c.RUNNING, running, c.PODS_RUNNING if running else reason,
-                    "" if running else message),
+        c.condition(c.RUNNING, running, c.PODS_RUNNING if running else reason, message),
         c.condition(c.SUCCEEDED, succeeded,
                     c.COMPLETED if succeeded else reason if failed else c.IN_PROGRESS),
         c.condition(c.FAILED, failed, reason if failed else c.IN_PROGRESS,
