@@ -169,3 +169,51 @@ def test_beat_baseline_gate_baselines_calibration_and_leakage_reach_the_status(a
     leakage = condition({"status": status}, "LeakageDetected")
     assert (leakage["status"], leakage["reason"]) == ("True", "OverlapFound")
     assert "2 evaluation examples are exact copies" in leakage["message"]
+
+
+def _errors(operator, kind: str) -> float:
+    return operator.metrics.reconcile_errors.labels(kind)._value.get()
+
+
+def _succeed_with(api, result: dict) -> None:
+    wait_for(lambda: api.raw_job("router-train"))
+    pod = api.start_pod("router-train")
+    api.end_pod(pod, exit_code=0, message={"phase": "Succeeded", "result": result})
+    api.finish_job("router-train")
+
+
+def test_a_model_uri_the_uri_rules_refuse_fails_the_evaljob_clearly(api, operator):
+    """The trainer reports status.result.adapterUri; nothing checked it before the EvalJob
+    turns it into an evaluation config. A URI kubetune's own rules refuse (an S3 bucket name
+    is 3-63 characters) fails the EvalJob once, naming the field, the value and the rule,
+    instead of raising on every reconcile (a retry loop for ever)."""
+    api.create(FINETUNE_JOB)
+    api.create(EVAL_JOB)
+    _succeed_with(api, {"adapterUri": "s3://b/x"})
+    api.wait_status("FinetuneJob", "router", lambda s: s.get("phase") == "Succeeded")
+    status = api.wait_condition("EvalJob", "router-check", "Failed", "True", "InvalidModelUri")
+    message = status["failure"]["message"]
+    assert "FinetuneJob router reported status.result.adapterUri 's3://b/x'" in message
+    assert "valid S3 bucket" in message and status["failure"]["hint"]
+    assert status["phase"] == "Failed"
+    assert "router-check-eval" not in api.jobs()
+    events = wait_for(lambda: [e for e in api.events("router-check")
+                               if e["reason"] == "InvalidModelUri"])
+    assert events[0]["type"] == "Warning"
+    assert _errors(operator, "EvalJob") == 0 and _errors(operator, "FinetuneJob") == 0
+
+
+def test_spec_evaluation_with_a_refused_model_uri_fails_its_evaljob_clearly(api, operator):
+    """The same path through spec.evaluation: the FinetuneJob succeeds and creates its
+    EvalJob (which names the FinetuneJob, not the URI), and that EvalJob fails clearly."""
+    doc = copy.deepcopy(FINETUNE_JOB)
+    doc["spec"]["evaluation"] = {"dataset": {"uri": "pvc://data/feedback/test.jsonl"}}
+    api.create(doc)
+    _succeed_with(api, {"modelUri": "s3://b/x"})
+    finetune = api.wait_status("FinetuneJob", "router", lambda s: s.get("evalJobName"))
+    assert finetune["phase"] == "Succeeded"
+    status = api.wait_condition("EvalJob", finetune["evalJobName"], "Failed", "True",
+                                "InvalidModelUri")
+    assert "status.result.modelUri 's3://b/x'" in status["failure"]["message"]
+    assert f"{finetune['evalJobName']}-eval" not in api.jobs()
+    assert _errors(operator, "EvalJob") == 0 and _errors(operator, "FinetuneJob") == 0

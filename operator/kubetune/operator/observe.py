@@ -40,6 +40,9 @@ HINTS = {
     c.BACKOFF_LIMIT_EXCEEDED: "every retry failed; see the message and the pod logs",
     c.TRAINER_ERROR: "see the message and the trainer's logs (kubectl logs job/<name>-train)",
     c.SECRET_NOT_FOUND: "create the Secret named in secretRef in the job's namespace",
+    c.INVALID_MODEL_URI: "the FinetuneJob's trainer reported a model URI kubetune cannot use: "
+                         "check its image (spec.image) writes under spec.output.uri, then "
+                         "create the EvalJob again with model.uri set to the model's location",
     c.PVC_NOT_FOUND: "create the PersistentVolumeClaim named in the pvc:// URI in the job's "
                      "namespace",
 }

@@ -65,10 +65,8 @@ def spec_problems(body: dict[str, Any], allowed_schemes: tuple[str, ...]) -> lis
     if problems:
         return problems
     for path, uri in _uris(body.get("spec") or {}):
-        scheme = uri.split("://", 1)[0]
-        if scheme not in allowed_schemes:
-            problems.append(f"{path}: scheme {scheme}:// is not allowed on this cluster; "
-                            f"allowed: {', '.join(s + '://' for s in allowed_schemes)}")
+        if problem := _scheme_problem(uri, allowed_schemes):
+            problems.append(f"{path}: {problem}")
     return problems
 
 
@@ -84,6 +82,14 @@ def checked_spec_problems(state: OperatorState, kind: str, body: dict[str, Any])
                       body["metadata"].get("namespace"), body["metadata"].get("name"))
         return [f"spec: could not be checked ({type(error).__name__}: {str(error)[:200]}); "
                 "this is a kubetune bug: please report it with the spec"]
+
+
+def _scheme_problem(uri: str, allowed_schemes: tuple[str, ...]) -> str | None:
+    scheme = uri.split("://", 1)[0]
+    if scheme in allowed_schemes:
+        return None
+    return (f"scheme {scheme}:// is not allowed on this cluster; "
+            f"allowed: {', '.join(s + '://' for s in allowed_schemes)}")
 
 
 def _uris(node: Any, path: str = "spec"):
@@ -506,7 +512,8 @@ async def sync_eval(state: OperatorState, key: Key) -> float | None:
                             queue=builders.queue_of(spec, state.settings))
     applied = g.carries(job, spec.to_wire(), g.EVAL_APPLIED_LATER)
     status = eval_status(generation=g.observed_generation(generation, old, applied), old=old,
-                         waiting=source.waiting, model_failed=source.failed, run=run,
+                         waiting=source.waiting, model_failed=source.failed,
+                         model_failed_reason=source.failed_reason, run=run,
                          thresholds=spec.thresholds, now=now, job_name=job_name,
                          task=source.task)
     if status.get("results"):
@@ -522,13 +529,14 @@ class EvalSource:
     def __init__(self, *, task: str | None = None, model: EvalModelConfig | None = None,
                  baseline: EvalModelConfig | None = None, secrets: list | None = None,
                  waiting: str | None = None, failed: str | None = None,
+                 failed_reason: str = c.MODEL_JOB_FAILED,
                  encoder: EvalModelConfig | None = None,
                  training: BaselineTraining | None = None) -> None:
         self.task, self.model, self.baseline = task, model, baseline
         # The base encoder (probe, zero-shot) and the training data (cheap baselines, leakage).
         self.encoder, self.training = encoder, training
         self.secrets = secrets or []
-        self.waiting, self.failed = waiting, failed
+        self.waiting, self.failed, self.failed_reason = waiting, failed, failed_reason
 
     @property
     def ready(self) -> bool:
@@ -561,8 +569,19 @@ def resolve_eval_model(state: OperatorState, namespace: str, spec: EvalJobSpec) 
     except ValidationError:
         return EvalSource(failed=f"FinetuneJob {ref} has an invalid spec")
     base = finetune_spec.model.uri
-    model = (EvalModelConfig(uri=result["modelUri"]) if result.get("modelUri")
-             else EvalModelConfig(uri=result["adapterUri"], base_uri=base))
+    field = "modelUri" if result.get("modelUri") else "adapterUri"
+    uri = result[field]
+    try:
+        model = (EvalModelConfig(uri=uri) if field == "modelUri"
+                 else EvalModelConfig(uri=uri, base_uri=base))
+        problem = _scheme_problem(str(uri), state.settings.allowed_uri_schemes)
+    except ValidationError as error:
+        problem = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
+    if problem:
+        # The trainer reported it and nothing checked it since: no retry can change it.
+        return EvalSource(failed_reason=c.INVALID_MODEL_URI, failed=redact(
+            f"FinetuneJob {ref} reported status.result.{field} {str(uri)[:512]!r}, which is "
+            f"not a usable model URI: {problem}"))
     wants_base = spec.compare_baseline or bool({"chance", "base"} & set(spec.baselines or ()))
     baseline = (EvalModelConfig(uri=spec.baseline.uri) if spec.baseline
                 else EvalModelConfig(uri=base) if wants_base else None)

@@ -303,10 +303,11 @@ def _rounded(value: Any, digits: int = 4) -> float | None:
 
 def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | None,
                 model_failed: str | None, run: o.RunObservation, thresholds: dict[str, Any],
-                now: str, job_name: str, task: str | None) -> dict[str, Any]:
+                now: str, job_name: str, task: str | None,
+                model_failed_reason: str = c.MODEL_JOB_FAILED) -> dict[str, Any]:
     """The EvalJob status: waiting for its FinetuneJob, running, or with results."""
     if model_failed:
-        state, reason, message = o.FAILED, c.MODEL_JOB_FAILED, model_failed
+        state, reason, message = o.FAILED, model_failed_reason, model_failed
     elif waiting:
         state, reason, message = o.ABSENT, c.WAITING_FOR_MODEL, waiting
     else:
@@ -333,7 +334,8 @@ def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | N
                                          generation=generation),
         "jobName": None if state == o.ABSENT or model_failed else job_name,
         "task": task,
-        "failure": {"reason": reason, "message": message[:4096], "hint": run.hint}
+        "failure": {"reason": reason, "message": message[:4096],
+                    "hint": o.HINTS.get(reason, "") if model_failed else run.hint}
         if failed else None,
     }
     if not waiting:
