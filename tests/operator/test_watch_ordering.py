@@ -69,6 +69,17 @@ def test_a_failed_job_with_its_terminated_pod_fails_with_the_trainers_message():
     assert o.observe_run(FAILED_JOB, []).state == o.FAILED  # pods gone: nothing to wait for
 
 
+def test_a_failed_job_whose_counted_failures_are_seen_does_not_wait():
+    """A gang whose rank 1 died: the failed pod the Job counted is seen, so rank 0 (still
+    running until the Job controller stops it) is not waited for."""
+    rank1 = _pod("Failed", {"exitCode": 137, "finishedAt": "2026-11-30T10:05:00Z"})
+    rank1["metadata"] = {**rank1["metadata"], "name": "r-train-1-a",
+                         "labels": {"batch.kubernetes.io/job-completion-index": "1"}}
+    run = o.observe_run(FAILED_JOB, [_pod("Running"), rank1],
+                        now=datetime(2026, 11, 30, 10, 5, 1, tzinfo=UTC))
+    assert run.state == o.FAILED
+
+
 def test_a_deadline_needs_no_exit_status():
     job = {**FAILED_JOB, "status": {**FAILED_JOB["status"], "conditions": [{
         **FAILED_JOB["status"]["conditions"][0], "reason": "DeadlineExceeded"}]}}

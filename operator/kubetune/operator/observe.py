@@ -113,10 +113,10 @@ def observe_run(job: dict[str, Any] | None, pods: list[dict[str, Any]],
                               completion_time=status.get("completionTime"), **common)
     failed = c.find(job_conditions, "Failed")
     if failed and failed.get("status") == "True":
-        wait = _exit_status_wait(failed, newest, now)
+        wait = _exit_status_wait(job, failed, pods, now)
         if wait is not None:
-            # As with Complete above: the pod's terminated state (exit code, OOMKilled, the
-            # trainer's message) is on its way, and the failure's reason and message come
+            # As with Complete above: a failed pod's terminated state (exit code, OOMKilled,
+            # the trainer's message) is on its way, and the failure's reason and message come
             # from it. A terminal phase is final, so it is not declared without them; after
             # EXIT_STATUS_WAIT_SECONDS (a pod on a lost node) it is, with what is known.
             return RunObservation(RUNNING, c.PODS_RUNNING, (
@@ -156,21 +156,34 @@ without its exit status: the kubelet reports it within seconds, so only a pod on
 node takes longer."""
 
 
-def _exit_status_wait(failed: dict[str, Any], newest: dict[str, Any] | None,
+def _exit_status_wait(job: dict[str, Any], failed: dict[str, Any], pods: list[dict[str, Any]],
                       now: datetime) -> float | None:
-    """Seconds left to wait for the exit status of the failed Job's newest rank-0 pod, or
-    None when it is known, not needed (a deadline says why by itself), or waited for long
-    enough."""
-    if newest is None or _terminated(newest) is not None or (
-            newest.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-        return None
+    """Seconds left to wait for the exit status of the failed Job's pods, or None: every
+    failed pod the Job controller counted (status.failed) is seen failed or going, no pod
+    still looks running, a deadline says why by itself, or it was waited for long enough."""
     if failed.get("reason") == "DeadlineExceeded":
+        return None
+    seen = sum(1 for p in pods if _failed_or_going(p))
+    if seen >= ((job.get("status") or {}).get("failed") or 1) or not any(
+            _looks_running(p) for p in pods):
         return None
     since = parse_time(failed.get("lastTransitionTime"))
     if since is None:
         return None
     left = EXIT_STATUS_WAIT_SECONDS - (now - since).total_seconds()
     return left if left > 0 else None
+
+
+def _looks_running(pod: dict[str, Any]) -> bool:
+    return (_terminated(pod) is None and not (pod.get("metadata") or {}).get("deletionTimestamp")
+            and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"))
+
+
+def _failed_or_going(pod: dict[str, Any]) -> bool:
+    terminated = _terminated(pod) or {}
+    return bool((pod.get("status") or {}).get("phase") == "Failed"
+                or terminated.get("exitCode") or (pod.get("metadata") or {}).get(
+                    "deletionTimestamp"))
 
 
 def job_attempt(job: dict[str, Any]) -> int:
