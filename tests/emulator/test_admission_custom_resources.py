@@ -104,7 +104,11 @@ def test_schema_defaults_are_filled_in_recursively(api: RawApi) -> None:
     assert spec["method"]["lora"]["r"] == 16
     assert spec["dataset"]["cleaning"] == {"dropEmpty": True, "dropDuplicates": True,
                                            "overLength": "truncate"}
-    assert spec["hyperparameters"]["learningRate"] == 0.0002
+    # `hyperparameters: {}` is defaulted, then its children (the learning rate has no schema
+    # default: the operator resolves it per method).
+    assert spec["hyperparameters"]["epochs"] == 3
+    assert spec["hyperparameters"]["lrScheduler"] == "cosine"
+    assert "learningRate" not in spec["hyperparameters"]
     assert created.json()["spec"] == spec
 
 
