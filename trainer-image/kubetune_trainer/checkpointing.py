@@ -4,6 +4,9 @@ Each holds what an uninterrupted run would still have in memory at that step:
 
     weights.safetensors   trainable parameters (the adapters, or the whole model for full)
     optimizer.pt          optimizer state          scheduler.pt   learning-rate schedule
+    sharded/              instead of the two above under FSDP: every rank's shards of the
+                          weights and optimizer state (torch.distributed.checkpoint, see
+                          parallel.py)
     rng.pt                torch/cuda/numpy/python random states (dropout continues unchanged)
     trainer_state.json    step, epoch, losses, early-stopping counters, and the uid of the
                           FinetuneJob that wrote it (jobUid); written (and uploaded) last, so
@@ -80,8 +83,12 @@ def restore_rng(state: dict) -> None:
     random.setstate(state["python"])
 
 
+def local_folder(dest: Destination, step: int) -> Path:
+    return dest.local_dir(FOLDER, f"checkpoint-{step}")
+
+
 def save(dest: Destination, *, step: int, model, optimizer, scheduler, state: dict,
-         keep: int, rng_states: list[dict] | None = None) -> str:
+         keep: int, rng_states: list[dict] | None = None, sharded: bool = False) -> str:
     """Write checkpoint-<step> (rank 0 only) and drop all but the newest `keep`.
 
     `rng_states` holds every rank's random state, in rank order (gathered by the caller):
@@ -90,8 +97,9 @@ def save(dest: Destination, *, step: int, model, optimizer, scheduler, state: di
     name = f"checkpoint-{step}"
     folder = dest.local_dir(FOLDER, name)
     (folder / STATE_FILE).unlink(missing_ok=True)
-    save_file(trainable_state(model), str(folder / "weights.safetensors"))
-    torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+    if not sharded:  # sharded: every rank has written sharded/ already
+        save_file(trainable_state(model), str(folder / "weights.safetensors"))
+        torch.save(optimizer.state_dict(), folder / "optimizer.pt")
     torch.save(scheduler.state_dict(), folder / "scheduler.pt")
     torch.save({"ranks": rng_states or [rng_state()]}, folder / "rng.pt")
     (folder / STATE_FILE).write_text(json.dumps({**state, "step": step}, indent=2) + "\n")
@@ -155,8 +163,10 @@ def load_weights(checkpoint: Checkpoint, model) -> None:
             parameters[name].copy_(tensor.to(parameters[name].device))
 
 
-def load_training_state(checkpoint: Checkpoint, optimizer, scheduler, rank: int = 0) -> None:
-    optimizer.load_state_dict(torch.load(checkpoint.folder / "optimizer.pt", weights_only=True))
+def load_training_state(checkpoint: Checkpoint, optimizer, scheduler, rank: int = 0,
+                        sharded: bool = False) -> None:
+    if not sharded:  # sharded: the optimizer state came with parallel.load_sharded
+        optimizer.load_state_dict(torch.load(checkpoint.folder / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(checkpoint.folder / "scheduler.pt", weights_only=True))
     # Our own file, holding numpy's state tuple: not loadable with weights_only.
     restore_rng(rank_rng_state(torch.load(checkpoint.folder / "rng.pt", weights_only=False), rank))

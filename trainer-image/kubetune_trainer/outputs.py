@@ -34,9 +34,11 @@ def write_file(dest: Destination, name: str, text: str) -> str:
 
 
 def save_model_folder(dest: Destination, name: str, model, tokenizer,
-                      mapping: LabelMapping | None, metadata: dict | None = None) -> str:
+                      mapping: LabelMapping | None, metadata: dict | None = None,
+                      state_dict: dict | None = None) -> str:
+    """`state_dict`: the full weights when the model is sharded (FSDP), gathered by the caller."""
     folder = dest.local_dir(name)
-    model.save_pretrained(folder)
+    model.save_pretrained(folder, **({"state_dict": state_dict} if state_dict is not None else {}))
     tokenizer.save_pretrained(folder)
     if mapping is not None:
         mapping.save(folder)

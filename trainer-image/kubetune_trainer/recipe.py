@@ -31,7 +31,7 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
-from . import checkpointing, health, outputs
+from . import checkpointing, health, outputs, parallel
 from .data import DataSpec, prepare_data
 from .data.batches import StepSchedule, collate_packed, collate_padded
 from .data.encode import IGNORE_INDEX
@@ -79,7 +79,6 @@ class FinetuneRecipe:
     # ------------------------------------------------------------------------------ setup
 
     def setup(self) -> None:
-        from accelerate import Accelerator
         from accelerate.utils import set_seed
 
         self._check_config()
@@ -87,8 +86,9 @@ class FinetuneRecipe:
         self.mixed_precision = choose_precision(
             self.hyper.precision, cuda=cuda, bf16_supported=cuda and torch.cuda.is_bf16_supported()
         )
-        # cpu=True is what makes a multi-process CPU launch use gloo instead of one process.
-        self.accelerator = Accelerator(cpu=not cuda, mixed_precision=self.mixed_precision)
+        self.strategy = self.config.resources.strategy
+        self.accelerator = parallel.make_accelerator(self.strategy, cuda=cuda,
+                                                     mixed_precision=self.mixed_precision)
         self.is_main = self.accelerator.is_main_process
         self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
         self.stop.install()
@@ -135,13 +135,16 @@ class FinetuneRecipe:
         # saving: early stopping stops `patience` evaluations *after* the best.
         self.best_weights: dict[str, torch.Tensor] | None = None
         checkpoint = checkpointing.latest(self.dest)
-        if checkpoint is not None:
+        sharded = self.strategy == "fsdp"
+        if checkpoint is not None and not sharded:
             checkpointing.load_weights(checkpoint, self.model)
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         if checkpoint is not None:
+            if sharded:  # each rank reads its shards of weights and optimizer state
+                parallel.load_sharded(checkpoint.folder, self.model, self.optimizer)
             # After prepare: optimizer state must land on the device the parameters are on.
             checkpointing.load_training_state(checkpoint, self.optimizer, self.scheduler,
-                                              rank=self.rank)
+                                              rank=self.rank, sharded=sharded)
             self.step = checkpoint.step
             self.state.update({k: v for k, v in checkpoint.state.items() if k in self.state})
             self.info("resume: continuing from %s at step %d of %d", checkpoint.name,
@@ -157,6 +160,8 @@ class FinetuneRecipe:
         hyper, method = self.hyper, self.config.method.type
         if self.classification and hyper.packing:
             raise InvalidConfig("hyperparameters.packing is for causal-lm only")
+        if self.config.resources.strategy == "fsdp" and self.config.output.merge_adapter:
+            raise InvalidConfig("output.mergeAdapter is not supported with resources.strategy fsdp")
         if method == "qlora" and not torch.cuda.is_available():
             raise InvalidConfig("method qlora needs a GPU (bitsandbytes 4-bit); use lora on CPU")
         stopping = hyper.early_stopping
@@ -411,13 +416,18 @@ class FinetuneRecipe:
             from accelerate.utils import gather_object
 
             rng_states = gather_object(rng_states)  # every rank's, in rank order
+        sharded = self.strategy == "fsdp"
+        if sharded:  # all ranks: each writes its shards next to rank 0's files
+            parallel.save_sharded(checkpointing.local_folder(self.dest, self.step),
+                                  self.model, self.optimizer)
+            self.accelerator.wait_for_everyone()
         if self.is_main:
             state = {**self.state, "epoch": self.step / self.schedule.steps_per_epoch,
                      "totalSteps": self.total_steps, "jobUid": self.config.job_uid}
             uri = checkpointing.save(
                 self.dest, step=self.step, model=self.accelerator.unwrap_model(self.model),
                 optimizer=self.optimizer, scheduler=self.scheduler, state=state,
-                keep=self.config.checkpointing.keep, rng_states=rng_states,
+                keep=self.config.checkpointing.keep, rng_states=rng_states, sharded=sharded,
             )
             self.state["checkpointUri"] = uri
             # The operator copies this into status.checkpoint.
@@ -441,12 +451,14 @@ class FinetuneRecipe:
                   "evalAccuracy": _round(self.state["evalAccuracy"]),
                   "stoppedEarly": outcome == "early-stopped", "keptStep": kept,
                   "warnings": self.state["warnings"] or None}
+        # FSDP: the full weights are gathered onto rank 0 (a collective call on every rank).
+        state_dict = self.accelerator.get_state_dict(self.model) if self.strategy == "fsdp" else None
         if self.is_main:
-            result.update(self._write_outputs(model, result))
+            result.update(self._write_outputs(model, result, state_dict))
         self.accelerator.wait_for_everyone()
         return {k: v for k, v in result.items() if v is not None}
 
-    def _write_outputs(self, model, result: dict) -> dict:
+    def _write_outputs(self, model, result: dict, state_dict: dict | None = None) -> dict:
         config, dest, mapping = self.config, self.dest, self.data.label_mapping
         uris: dict[str, str] = {}
         history = self.state["history"]
@@ -456,12 +468,12 @@ class FinetuneRecipe:
             outputs.write_file(dest, "label_mapping.json", json.dumps(mapping.to_json(), indent=2))
         if config.method.type == "full":
             uris["modelUri"] = outputs.save_model_folder(dest, "model", model, self.tokenizer,
-                                                         mapping)
+                                                         mapping, state_dict=state_dict)
         else:
             metadata = {"base_uri": config.model.uri, "task": config.model.task,
                         "method": config.method.type}
             uris["adapterUri"] = outputs.save_model_folder(dest, "adapter", model, self.tokenizer,
-                                                           mapping, metadata)
+                                                           mapping, metadata, state_dict=state_dict)
             if config.output.merge_adapter:
                 uris["modelUri"] = outputs.save_model_folder(
                     dest, "merged", self._merged(model), self.tokenizer, mapping)
