@@ -62,3 +62,30 @@ def test_sharded_checkpoint_resumes_exactly_on_two_gloo_ranks(tmp_path):
     for before, after in zip(continued, resumed, strict=True):
         assert before["dtensor"] == "DTensor" and before["local"] * 2 == 16 * 32
         assert after["losses"] == before["losses"]
+
+
+def test_the_trainer_refuses_fsdp_with_merge_adapter(tmp_path):
+    from kubetune_trainer.recipe import FinetuneRecipe
+
+    from tests.trainer.helpers import load, make_config
+
+    config = load(make_config(tmp_path, "file:///data.jsonl", tmp_path / "out",
+                              resources={"gpus": 1, "nodes": 1, "strategy": "fsdp"},
+                              output={"mergeAdapter": True}))
+    with pytest.raises(InvalidConfig, match=r"output\.mergeAdapter is not supported"):
+        FinetuneRecipe(config, serve_progress=False)._check_config()
+
+
+def test_a_cpu_run_told_fsdp_exits_2_naming_the_field(tmp_path, capsys):
+    """The operator never renders this (the API refuses fsdp without GPUs); a hand-written
+    config gets an input error, not a silent DDP run."""
+    from kubetune_trainer import cli
+
+    from tests.trainer.helpers import make_config
+
+    config = make_config(tmp_path, "file:///data.jsonl", tmp_path / "out",
+                         resources={"gpus": 1, "nodes": 1, "strategy": "fsdp"},
+                         output={"mergeAdapter": False})
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    assert cli.main(["--config", str(tmp_path / "c.json")]) == 2
+    assert "resources.strategy fsdp needs GPUs" in capsys.readouterr().err
