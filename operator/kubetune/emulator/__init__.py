@@ -10,7 +10,14 @@ and validated against their CRD's structural schema and `x-kubernetes-validation
 OpenAPI schemas from kubernetes-validate (builtin_schemas.py) and part of the hand-written
 rules (builtin_rules.py, object_meta.py); `fieldValidation` Strict/Warn/Ignore
 (field_validation.py); 404 for writes into missing namespaces; 415 for strategic merge
-patches of custom resources; errors worded as apimachinery words them (field_errors.py).
+patches of custom resources; errors worded as apimachinery words them (field_errors.py);
+ValidatingAdmissionPolicies judged as the requesting user (admission_policies.py).
+
+Beyond admission: garbage collection runs asynchronously by owner uid, as
+kube-controller-manager's (garbage_collector.py); `rbac=True` authenticates bearer tokens and
+authorizes by RBAC (authorization.py), enforces OwnerReferencesPermissionEnforcement
+(owner_references_admission.py) and answers SubjectAccessReviews (sar.py); faults.py
+injects kube-apiserver's failures on demand.
 
 Where it still differs from kube-apiserver is listed in the README's local-cluster section
 ("What still differs from a real cluster"); each module's docstring says what it leaves out.
