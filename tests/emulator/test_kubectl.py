@@ -202,6 +202,36 @@ def test_kubectl_get_events_and_namespaces(kubectl, http: RawApi) -> None:
     assert namespaces[1][:2] == ["default", "Active"]
 
 
+def test_kubectl_get_sort_by_a_field_outside_metadata(kubectl, http: RawApi) -> None:
+    """`kubectl get events --sort-by=.lastTimestamp` asks for `includeObject=Object`: the
+    Table's rows must then carry the whole object, not only its metadata, or kubectl finds no
+    value to sort by and prints "No resources found". kube-apiserver's asTable
+    (k8s.io/apiserver/pkg/endpoints/handlers/response.go) embeds the full object for
+    `Object`, a PartialObjectMetadata for `Metadata` (the default) and nothing for `None`."""
+    for name, stamp in (("late", "2026-01-01T00:00:09Z"), ("early", "2026-01-01T00:00:01Z")):
+        event = {"metadata": {"name": name}, "type": "Normal", "reason": name,
+                 "message": name,
+                 "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+                 "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1}
+        assert http.post("/api/v1/namespaces/default/events", event).status_code == 201
+    lines = kubectl("get", "events", "--sort-by=.lastTimestamp").stdout.splitlines()
+    assert [line.split()[2] for line in lines[1:]] == ["early", "late"]
+    for include, kind in (("Object", "Event"), ("Metadata", "PartialObjectMetadata"),
+                          ("", "PartialObjectMetadata")):
+        query = f"?includeObject={include}" if include else ""
+        rows = _table_rows(http, f"/api/v1/namespaces/default/events{query}")
+        assert {row["object"]["kind"] for row in rows} == {kind}
+    rows = _table_rows(http, "/api/v1/namespaces/default/events?includeObject=None")
+    assert rows and all(row.get("object") is None for row in rows)
+
+
+def _table_rows(http: RawApi, path: str) -> list[dict]:
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io"
+    response = http.session.get(http.base_url + path, headers={"Accept": accept}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["rows"]
+
+
 # --- kubectl wait and get -w ----------------------------------------------------------------
 
 def _background(kubeconfig: pathlib.Path, home: pathlib.Path, *args: str) -> subprocess.Popen[str]:

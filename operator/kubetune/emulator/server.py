@@ -236,7 +236,9 @@ class ApiServerEmulator(KubernetesEmulator):
             present = ops.present
             if wants_table(raw_request.headers.get("Accept", "")):
                 # As kube-apiserver: each event's object is a one-row Table (kubectl get -w).
-                present = lambda rtype, obj: as_table(rtype, ops.present(rtype, obj))  # noqa: E731
+                include = query.get("includeObject", "Metadata")
+                present = lambda rtype, obj: as_table(  # noqa: E731
+                    rtype, ops.present(rtype, obj), include)
             watch = WatchStream(self.store, rtype, matches, present)
             interval = self.bookmark_interval
             if self.faults is not None and self.faults.spec.bookmarks:
@@ -257,7 +259,7 @@ class ApiServerEmulator(KubernetesEmulator):
             else:
                 result = ops.get(rtype, path.namespace, path.name)
             if wants_table(raw_request.headers.get("Accept", "")):
-                result = as_table(rtype, result)
+                result = as_table(rtype, result, query.get("includeObject", "Metadata"))
             return _json_response(result)
         if method in ("POST", "PUT", "PATCH"):
             validation = FieldValidation.from_query(

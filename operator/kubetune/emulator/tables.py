@@ -72,7 +72,20 @@ def _cells(rtype: ResourceType, obj: dict[str, Any]) -> list[Any]:
     return cells
 
 
-def as_table(rtype: ResourceType, result: dict[str, Any]) -> dict[str, Any]:
+def _row_object(obj: dict[str, Any], include_object: str) -> dict[str, Any] | None:
+    """What a row embeds, by the request's `includeObject` (apiserver's asTable in
+    handlers/response.go): the whole object for `Object` (kubectl asks for it with
+    `--sort-by`), none for `None`, else (`Metadata`, the default) its metadata only."""
+    if include_object == "Object":
+        return obj
+    if include_object == "None":
+        return None
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+            "metadata": obj["metadata"]}
+
+
+def as_table(rtype: ResourceType, result: dict[str, Any],
+             include_object: str = "Metadata") -> dict[str, Any]:
     """A list (or one object) converted to a meta.k8s.io/v1 Table."""
     objects = result.get("items", [result])
     return {
@@ -81,9 +94,7 @@ def as_table(rtype: ResourceType, result: dict[str, Any]) -> dict[str, Any]:
         "metadata": {"resourceVersion": (result.get("metadata") or {}).get("resourceVersion", "")},
         "columnDefinitions": _columns(rtype),
         "rows": [
-            {"cells": _cells(rtype, obj), "object": {
-                "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                "metadata": obj["metadata"]}}
+            {"cells": _cells(rtype, obj), "object": _row_object(obj, include_object)}
             for obj in objects
         ],
     }
