@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import time
@@ -262,6 +263,25 @@ def test_kubectl_wait_for_a_condition(kubectl, http: RawApi, kubeconfig: pathlib
         waiter.kill()
     assert waiter.returncode == 0, err
     assert out.strip() == "job.batch/w condition met"
+
+
+def test_the_readme_watch_commands_run(kubeconfig: pathlib.Path, tmp_path: pathlib.Path,
+                                       kubetune_crds) -> None:
+    """Each `kubectl get ... -w` the README tells users to run keeps watching. kubectl's
+    watch builds with SingleResourceType() (k8s.io/kubectl/pkg/cmd/get/get.go), so a
+    category that names two kinds (`kubectl get kubetune -w`) fails at once with "you may
+    only specify a single resource type", on a real cluster as here."""
+    readme = (CRDS.parent / "README.md").read_text()
+    commands = re.findall(r"^kubectl (get [^#\n]*-w)\b", readme, re.MULTILINE)
+    assert commands, "the README shows how to watch a job"
+    for command in commands:
+        watcher = _background(kubeconfig, tmp_path, *command.split())
+        try:
+            time.sleep(2)
+            assert watcher.poll() is None, (command, watcher.communicate())
+        finally:
+            watcher.kill()
+            watcher.communicate()
 
 
 def test_kubectl_get_watch_prints_table_rows_as_objects_change(http: RawApi, kubeconfig: pathlib.Path,
