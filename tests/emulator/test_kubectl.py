@@ -233,6 +233,30 @@ def _table_rows(http: RawApi, path: str) -> list[dict]:
     return response.json()["rows"]
 
 
+def test_kubectl_server_dry_run_stores_nothing(kubectl, kubetune_crds, http: RawApi) -> None:
+    """`kubectl apply --dry-run=server` sends `?dryRun=All`: kube-apiserver validates, defaults
+    and admits the object and answers with it, but stores nothing; any other dryRun value is
+    a 400 (https://kubernetes.io/docs/reference/using-api/api-concepts/#dry-run;
+    apiserver/pkg/endpoints/handlers/rest.go)."""
+    manifest = (CRDS.parent / "examples" / "quickstart" / "finetunejob.yaml").read_text()
+    shown = kubectl("apply", "--dry-run=server", "-o", "yaml", "-f", "-", stdin=manifest).stdout
+    assert yaml.safe_load(shown)["spec"]["checkpointing"] == {"everySteps": 100, "keep": 1}
+    assert "backoffLimit" in yaml.safe_load(shown)["spec"]  # a schema default, filled in
+    jobs = "/apis/kubetune.io/v1alpha1/namespaces/default/finetunejobs"
+    assert http.get(f"{jobs}/feedback-router").status_code == 404
+    bad = manifest.replace("learningRate: 0.00005", "learningRate: -1")
+    assert "greater than 0" in kubectl("apply", "--dry-run=server", "-f", "-", stdin=bad, ok=False).stderr
+
+    kubectl("apply", "-f", "-", stdin=manifest)
+    changed = manifest.replace("everySteps: 100", "everySteps: 7")
+    kubectl("apply", "--dry-run=server", "-f", "-", stdin=changed)
+    kubectl("delete", "--dry-run=server", "finetunejob", "feedback-router")
+    stored = http.get(f"{jobs}/feedback-router")
+    assert stored.status_code == 200 and stored.json()["spec"]["checkpointing"]["everySteps"] == 100
+    response = http.session.post(http.base_url + jobs + "?dryRun=Some", json={}, timeout=10)
+    assert response.status_code == 400 and "dryRun" in response.json()["message"]
+
+
 # --- kubectl wait and get -w ----------------------------------------------------------------
 
 def _background(kubeconfig: pathlib.Path, home: pathlib.Path, *args: str) -> subprocess.Popen[str]:

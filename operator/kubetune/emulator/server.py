@@ -261,16 +261,27 @@ class ApiServerEmulator(KubernetesEmulator):
             if wants_table(raw_request.headers.get("Accept", "")):
                 result = as_table(rtype, result, query.get("includeObject", "Metadata"))
             return _json_response(result)
+        dry_run = _dry_run(query)
         if method in ("POST", "PUT", "PATCH"):
             validation = FieldValidation.from_query(
                 query.get("fieldValidation"), CREATE if method == "POST" else UPDATE)
             try:
-                return await self._serve_write(raw_request, rtype, path, validation, admit)
+                return await self._serve_write(raw_request, rtype, path, validation,
+                                               _stop_after(admit) if dry_run else admit)
             except errors.ApiError as error:
                 error.warnings = validation.warnings
                 raise
+            except _DryRunResult as result:
+                return _json_response(ops.present(rtype, result.obj),
+                                      201 if method == "POST" else 200, validation.warnings)
         if method == "DELETE":
             options = await _delete_options(raw_request)
+            if dry_run or _dry_run({"dryRun": options.get("dryRun") or []}):
+                # Nothing is deleted: the answer is what would be.
+                if path.name is None:
+                    predicate = self._predicate(rtype, path, query)
+                    return _json_response(ops.list(rtype, path.namespace, predicate))
+                return _json_response(ops.get(rtype, path.namespace, path.name))
             if path.name is None:
                 predicate = self._predicate(rtype, path, query)
                 return _json_response(ops.delete_collection(rtype, path.namespace, predicate, options))
@@ -352,6 +363,33 @@ class ApiServerEmulator(KubernetesEmulator):
             parse_label_selector(query.get("labelSelector")),
             parse_field_selector(query.get("fieldSelector")),
         )
+
+
+class _DryRunResult(Exception):  # not an error: carries the object a dry run did not store
+    def __init__(self, obj: dict[str, Any]) -> None:
+        super().__init__("dry run")
+        self.obj = obj
+
+
+def _dry_run(query: Any) -> bool:
+    """`?dryRun=All` (kubectl --dry-run=server): the request runs every validation and
+    admission step and answers with the object, but nothing is stored. kube-apiserver accepts
+    only "All" (apiserver/pkg/endpoints/handlers/rest.go, ValidateDryRun); see
+    https://kubernetes.io/docs/reference/using-api/api-concepts/#dry-run"""
+    values = query.getall("dryRun", []) if hasattr(query, "getall") else query["dryRun"]
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(f'dryRun: Unsupported value: "{value}": supported values: "All"')
+    return bool(values)
+
+
+def _stop_after(admit: Admit | None) -> Admit:
+    """Admission as usual, then stop before the write (a dry run)."""
+    def admit_then_stop(old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        if admit is not None:
+            admit(old, new)
+        raise _DryRunResult(new)
+    return admit_then_stop
 
 
 def _not_found() -> Response:
