@@ -231,16 +231,17 @@ def result_lines(evaluation: dict[str, Any]) -> list[str]:
     """The EvalJob's status as a table: the finetune, every baseline (95% CIs), the comparison
     with the strongest baseline, the gate, calibration and leakage."""
     rows = {r["name"]: r for r in evaluation.get("results", [])}
+    systems = [("finetuned MiniLM", rows)] + [
+        (f"{b['name']} ({BASELINE_NOTES.get(b['name'], 'baseline')})",
+         {m["name"]: m for m in b.get("metrics", [])})
+        for b in evaluation.get("baselines") or []]
+    width = max(len(label) for label, _ in systems) + 2  # labels are never cut short
     lines = ["", f"EvalJob results on {evaluation.get('samples')} held-out messages "
                  "(f1 is macro-F1; [95% bootstrap CI]):",
-             f"  {'':<30}" + "".join(f"{name:<24}" for name in SHOWN_METRICS)]
-    lines.append(f"  {'finetuned MiniLM':<30}" + "".join(
-        f"{_with_ci(rows.get(name)):<24}" for name in SHOWN_METRICS))
-    for baseline in evaluation.get("baselines") or []:
-        metrics = {m["name"]: m for m in baseline.get("metrics", [])}
-        label = f"{baseline['name']} ({BASELINE_NOTES.get(baseline['name'], 'baseline')})"
-        lines.append(f"  {label[:29]:<30}" + "".join(
-            f"{_with_ci(metrics.get(name)):<24}" for name in SHOWN_METRICS))
+             f"  {'':<{width}}" + "".join(f"{name:<24}" for name in SHOWN_METRICS)]
+    lines += [f"  {label:<{width}}" + "".join(f"{_with_ci(metrics.get(name)):<24}"
+                                             for name in SHOWN_METRICS)
+              for label, metrics in systems]
     for name in SHOWN_METRICS:
         row = rows.get(name)
         if row and row.get("baselineName"):
