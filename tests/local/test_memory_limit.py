@@ -5,6 +5,8 @@ cgroup v2 the whole container is killed: memory.oom.group)."""
 
 from __future__ import annotations
 
+import pytest
+
 from .helpers import JOBS, RestApi, condition, job_manifest, wait_until
 
 # Touches ~300 MB (bytes * n writes every page) in a child process, then waits.
@@ -35,3 +37,17 @@ def test_staying_under_the_limit_is_fine(api: RestApi) -> None:
     api.create(JOBS, job_manifest("modest", "x = b'x' * (20 << 20); print(len(x))",
                                   container={"resources": {"limits": {"memory": "512Mi"}}}))
     wait_until(lambda: condition(api.job("modest"), "Complete"), message="modest Complete")
+
+
+@pytest.mark.asyncio
+async def test_stopping_a_container_ends_its_memory_watch(tmp_path) -> None:
+    """Stopping the executor (Ctrl-C on `local up`) must leave no pending task behind: the
+    memory watch ends with its container."""
+    import sys
+
+    from kubetune.local.processes import ContainerProcess
+
+    process = await ContainerProcess.start([sys.executable, "-c", "import time; time.sleep(60)"],
+                                           {}, tmp_path, tmp_path / "log", memory_limit=1 << 30)
+    await process.stop(grace_seconds=1)
+    assert process._memory_watch is not None and process._memory_watch.done()

@@ -125,6 +125,12 @@ class ContainerProcess:
             await asyncio.wait_for(asyncio.shield(self.process.wait()), grace_seconds)
         self._signal_group(signal.SIGKILL)
         await self.process.wait()
+        # The watch ends with the process; wait for it, so that stopping the cluster never
+        # closes the loop on a pending task ("Task was destroyed but it is pending").
+        if self._memory_watch is not None:
+            self._memory_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._memory_watch
 
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
