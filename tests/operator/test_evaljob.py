@@ -36,6 +36,18 @@ def _succeed_finetune(api):
     api.finish_job("router-train")
 
 
+def _evaluate_after_finetune(api, eval_doc, summary):
+    """The FinetuneJob succeeds, then the EvalJob's pod ends with `summary` as its message."""
+    api.create(FINETUNE_JOB)
+    api.create(eval_doc)
+    wait_for(lambda: api.raw_job("router-train"))
+    _succeed_finetune(api)
+    wait_for(lambda: api.raw_job("router-check-eval"))
+    pod = api.start_pod("router-check-eval")
+    api.end_pod(pod, exit_code=0, message=summary)
+    api.finish_job("router-check-eval")
+
+
 def test_waits_for_the_finetune_job_then_scores_it(api, operator):
     api.create(EVAL_JOB)
     status = api.wait_condition("EvalJob", "router-check", "Running", "False", "WaitingForModel")
@@ -82,14 +94,7 @@ def test_waits_for_the_finetune_job_then_scores_it(api, operator):
 def test_threshold_not_met_sets_passed_false(api, operator):
     doc = copy.deepcopy(EVAL_JOB)
     doc["spec"]["thresholds"] = {"f1": 0.95}
-    api.create(FINETUNE_JOB)
-    api.create(doc)
-    wait_for(lambda: api.raw_job("router-train"))
-    _succeed_finetune(api)
-    wait_for(lambda: api.raw_job("router-check-eval"))
-    pod = api.start_pod("router-check-eval")
-    api.end_pod(pod, exit_code=0, message=SUMMARY)
-    api.finish_job("router-check-eval")
+    _evaluate_after_finetune(api, doc, SUMMARY)
     status = api.wait_condition("EvalJob", "router-check", "Passed", "False", "ThresholdsNotMet")
     assert "f1" in condition({"status": status}, "Passed")["message"]
     assert status["phase"] == "Succeeded"
@@ -144,14 +149,7 @@ def test_beat_baseline_gate_baselines_calibration_and_leakage_reach_the_status(a
     doc = copy.deepcopy(EVAL_JOB)
     doc["spec"]["thresholds"] = {"f1": {"value": 0.9, "beatBaseline": True},
                                  "accuracy": {"beatBaseline": True}}
-    api.create(FINETUNE_JOB)
-    api.create(doc)
-    wait_for(lambda: api.raw_job("router-train"))
-    _succeed_finetune(api)
-    wait_for(lambda: api.raw_job("router-check-eval"))
-    pod = api.start_pod("router-check-eval")
-    api.end_pod(pod, exit_code=0, message=GATED_SUMMARY)
-    api.finish_job("router-check-eval")
+    _evaluate_after_finetune(api, doc, GATED_SUMMARY)
     status = api.wait_condition("EvalJob", "router-check", "Passed", "False", "ThresholdsNotMet")
     rows = {r["name"]: r for r in status["results"]}
     assert rows["f1"] == {"name": "f1", "value": 0.95, "ciLow": 0.92, "ciHigh": 0.97,
