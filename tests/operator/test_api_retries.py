@@ -104,15 +104,19 @@ def test_a_create_whose_reply_was_lost_is_not_made_twice(
     assert names == ["router-config"]
 
 
-def test_a_status_conflict_rereads_and_never_writes_a_finished_job_backwards(
-        cluster: EmulatorThread, kubeconfig: Path, waits: list[float], api) -> None:
+def _job_with_status(api, status: dict) -> None:
+    """A FinetuneJob `router` whose stored status is `status` (as the operator last wrote it)."""
     api.create({"apiVersion": "kubetune.io/v1alpha1", "kind": "FinetuneJob",
                 "metadata": {"name": "router", "namespace": NAMESPACE},
                 "spec": {"model": {"uri": "hf://m/x"}, "dataset": {"uri": "hf://d/y"},
                          "output": {"uri": "s3://b/o"}}})
     api.custom.patch_namespaced_custom_object_status(
-        "kubetune.io", "v1alpha1", NAMESPACE, "finetunejobs", "router",
-        {"status": {"phase": "Succeeded", "progress": {"step": 100, "totalSteps": 100}}})
+        "kubetune.io", "v1alpha1", NAMESPACE, "finetunejobs", "router", {"status": status})
+
+
+def test_a_status_conflict_rereads_and_never_writes_a_finished_job_backwards(
+        cluster: EmulatorThread, kubeconfig: Path, waits: list[float], api) -> None:
+    _job_with_status(api, {"phase": "Succeeded", "progress": {"step": 100, "totalSteps": 100}})
     cluster.call(lambda e: e.set_faults("rate=1,kinds=409,agents=kubetune"))
     metrics = Metrics()
     kube = _kube(kubeconfig, metrics)
@@ -138,14 +142,8 @@ def test_a_status_conflict_rereads_and_never_writes_a_finished_job_backwards(
 
 def test_a_status_conflict_reapplies_what_still_moves_forward(
         cluster: EmulatorThread, kubeconfig: Path, waits: list[float], api) -> None:
-    api.create({"apiVersion": "kubetune.io/v1alpha1", "kind": "FinetuneJob",
-                "metadata": {"name": "router", "namespace": NAMESPACE},
-                "spec": {"model": {"uri": "hf://m/x"}, "dataset": {"uri": "hf://d/y"},
-                         "output": {"uri": "s3://b/o"}}})
-    api.custom.patch_namespaced_custom_object_status(
-        "kubetune.io", "v1alpha1", NAMESPACE, "finetunejobs", "router",
-        {"status": {"phase": "Running", "attempts": 2,
-                    "progress": {"step": 70, "totalSteps": 100}}})
+    _job_with_status(api, {"phase": "Running", "attempts": 2,
+                           "progress": {"step": 70, "totalSteps": 100}})
     cluster.call(lambda e: e.set_faults("rate=1,kinds=409,agents=kubetune"))
     kube = _kube(kubeconfig, Metrics())
 
