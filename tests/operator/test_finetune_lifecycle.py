@@ -80,6 +80,36 @@ def test_running_progress_then_success_fills_result(api, operator, progress_serv
     assert events[0]["type"] == "Normal"
 
 
+def test_overfitting_and_a_plateau_are_raised_while_the_job_runs(api, operator, progress_server):
+    """The trainer reports training-health findings on GET /progress; the operator turns them
+    into conditions (and an Event) before the job ends, not only from the final summary."""
+    api.create(FINETUNE_JOB)
+    wait_for(lambda: api.raw_job("router-train"))
+    api.start_pod("router-train")
+    api.wait_condition("FinetuneJob", "router", "Running", "True", "PodsRunning")
+    overfitting = ("eval loss rose 3 evaluations in a row (0.3100 at step 40 -> 0.3900 at step "
+                   "70) while the train loss fell (0.4000 -> 0.2000)")
+    plateau = {"metric": "evalLoss", "sinceStep": 40, "evals": 3, "value": 0.31, "best": 0.31,
+               "latest": 0.39}
+    progress_server.report = {"step": 70, "totalSteps": 100, "trainLoss": 0.2, "evalLoss": 0.39,
+                              "warnings": [{"reason": "Overfitting", "message": overfitting}],
+                              "plateau": plateau}
+    status = api.wait_condition("FinetuneJob", "router", "Overfitting", "True", "Overfitting")
+    assert status["phase"] == "Running"  # raised while running
+    assert condition({"status": status}, "Overfitting")["message"] == overfitting
+    status = api.wait_condition("FinetuneJob", "router", "Plateau", "True", "NoImprovement")
+    assert status["progress"]["plateau"] == plateau and status["phase"] == "Running"
+    assert "since step 40" in condition({"status": status}, "Plateau")["message"]
+    events = wait_for(lambda: [e for e in api.events("router") if e["reason"] == "Overfitting"])
+    assert events[0]["type"] == "Warning" and "0.3900 at step 70" in events[0]["message"]
+
+    # A real gain: the plateau clears from the progress and the condition says so.
+    progress_server.report = {**progress_server.report, "step": 80, "plateau": None}
+    status = api.wait_condition("FinetuneJob", "router", "Plateau", "False", "Improving")
+    assert "plateau" not in status["progress"]
+    assert condition({"status": status}, "Overfitting")["status"] == "True"
+
+
 def test_unreachable_progress_endpoint_does_not_fail_the_job(api, operator, progress_server):
     api.create(FINETUNE_JOB)
     wait_for(lambda: api.raw_job("router-train"))

@@ -143,3 +143,45 @@ def test_kept_step_stopped_early_and_an_overfitting_warning_reach_the_status():
     clean = status(run=o.RunObservation(o.SUCCEEDED, c.COMPLETED, summary={
         "phase": "Succeeded", "result": {"modelUri": "pvc://m/model"}}))
     assert "Overfitting" not in {x["type"] for x in clean["conditions"]}
+
+
+PLATEAU = {"metric": "evalLoss", "sinceStep": 20, "evals": 3, "value": 0.4, "best": 0.397,
+           "latest": 0.397}
+OVERFIT = {"reason": "Overfitting", "message": "eval loss rose 3 evaluations in a row (0.3100 "
+                                               "at step 40 -> 0.3900 at step 70)"}
+
+
+def test_progress_keeps_the_trainers_plateau_and_warnings_typed_and_bounded():
+    progress = progress_from_report({"step": 70, "totalSteps": 100, "plateau": {
+        **PLATEAU, "sinceStep": "20"}, "warnings": [OVERFIT, {"message": "no reason"}, "x"]}, "T")
+    assert "plateau" not in progress  # a step that is not a number: not a plateau
+    assert progress["warnings"] == [OVERFIT]
+    progress = progress_from_report({"step": 70, "plateau": {**PLATEAU, "extra": 1}}, "T")
+    assert progress["plateau"] == PLATEAU
+
+
+def test_overfitting_and_a_plateau_are_conditions_while_the_job_runs():
+    running = o.RunObservation(o.RUNNING, c.PODS_RUNNING)
+    old = {"progress": {"step": 70, "warnings": [OVERFIT], "plateau": PLATEAU}}
+    new = status(old=old, run=running)
+    assert new["phase"] == "Running"
+    overfitting = next(x for x in new["conditions"] if x["type"] == "Overfitting")
+    assert (overfitting["status"], overfitting["message"]) == ("True", OVERFIT["message"])
+    plateau = next(x for x in new["conditions"] if x["type"] == "Plateau")
+    assert (plateau["status"], plateau["reason"]) == ("True", "NoImprovement")
+    assert "since step 20" in plateau["message"] and "latest 0.397" in plateau["message"]
+    # The metric improves again: the plateau clears (as a transition), overfitting stays.
+    later = status(old={**new, "progress": {"step": 90, "warnings": [OVERFIT]}}, run=running)
+    types = {x["type"]: (x["status"], x["reason"]) for x in later["conditions"]}
+    assert types["Plateau"] == ("False", "Improving")
+    assert types["Overfitting"] == ("True", "Overfitting")
+    healthy = status(old={"progress": {"step": 10}}, run=running)
+    assert not {"Overfitting", "Plateau"} & {x["type"] for x in healthy["conditions"]}
+
+
+def test_the_plateau_the_run_ended_on_is_in_the_result():
+    summary = {"phase": "Succeeded", "result": {"modelUri": "pvc://m/model", "plateau": PLATEAU}}
+    new = status(old={"progress": {"step": 90}},
+                 run=o.RunObservation(o.SUCCEEDED, c.COMPLETED, summary=summary))
+    assert new["result"]["plateau"] == PLATEAU
+    assert next(x for x in new["conditions"] if x["type"] == "Plateau")["status"] == "True"

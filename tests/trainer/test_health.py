@@ -41,6 +41,37 @@ def test_overfitting_is_eval_loss_rising_while_train_loss_falls_with_the_numbers
     assert health.overfitting(both_rising) is None  # that is divergence, not memorising
 
 
+def _evals(values, metric="evalLoss"):
+    return [{"step": 10 * i, metric: v} for i, v in enumerate(values, start=1)]
+
+
+def test_a_plateau_is_three_evaluations_without_a_one_percent_gain_with_the_numbers():
+    # 0.50 -> 0.40 is a real gain (step 20); then 0.399, 0.398, 0.397: each under 1% of 0.40.
+    history = _evals([0.50, 0.40, 0.399, 0.398, 0.397])
+    assert health.plateau(history) == {"metric": "evalLoss", "sinceStep": 20, "evals": 3,
+                                       "value": 0.4, "best": 0.397, "latest": 0.397}
+    assert health.plateau(history[:4]) is None  # two evaluations are not yet a plateau
+    message = health.plateau_message(health.plateau(history))
+    assert "since step 20" in message and "0.4000 then" in message and "1%" in message
+
+
+def test_small_gains_that_add_up_past_the_margin_end_the_plateau():
+    # Each step gains 0.6% of the last, but 0.40 -> 0.3952 is 1.2% of the reference: a gain.
+    assert health.plateau(_evals([0.40, 0.3976, 0.3952, 0.3950, 0.3949])) is None
+    # A real gain after a plateau starts the count again from that step.
+    found = health.plateau(_evals([0.5, 0.5, 0.5, 0.5, 0.3, 0.3, 0.3, 0.3]))
+    assert (found["sinceStep"], found["evals"]) == (50, 3)
+
+
+def test_a_rising_loss_is_a_plateau_too_and_accuracy_counts_upwards():
+    assert health.plateau(_evals([0.4, 0.45, 0.5, 0.6]))["best"] == 0.4
+    accuracy = _evals([0.80, 0.90, 0.905, 0.903, 0.906], "evalAccuracy")
+    found = health.plateau(accuracy, "evalAccuracy", higher_is_better=True)
+    assert (found["sinceStep"], found["best"], found["latest"]) == (20, 0.906, 0.906)
+    # Read as a loss (lower is better), the same numbers never improve after the first.
+    assert health.plateau(accuracy, "evalAccuracy")["sinceStep"] == 10
+
+
 def test_a_diverging_run_fails_fast_with_reason_diverged_and_exit_2(tmp_path, tiny_lm,
                                                                     colour_data):
     config = make_config(tiny_lm, f"file://{colour_data}", tmp_path / "out",
@@ -91,3 +122,29 @@ def test_the_saved_weights_are_the_best_evaluations_not_the_last(tmp_path, tiny_
     assert "## Evaluation during training" in card and "| 2 |" in card and "kept" in card
     report = json.loads((tmp_path / "stopped" / "data-report.json").read_text())
     assert [h["step"] for h in report["evalHistory"]] == [2, 4, 6]
+
+
+@pytest.mark.slow
+def test_a_run_on_a_plateau_reports_it_live_and_in_the_result_card_and_reports(
+        tmp_path, tiny_lm, colour_data):
+    """A learning rate too small to move the weights: the eval loss stays flat, so the plateau
+    is noted from the first evaluation on, served on /progress and written with the result."""
+    from kubetune_trainer.recipe import FinetuneRecipe
+
+    from .helpers import load
+
+    config = make_config(tiny_lm, f"file://{colour_data}", tmp_path / "out",
+                         method={"type": "full"},
+                         hyperparameters={"lrScheduler": "constant", "warmupRatio": 0.0,
+                                          "learningRate": 1e-12, "packing": False, "epochs": 0,
+                                          "maxSteps": 8, "evalEverySteps": 2})
+    recipe = FinetuneRecipe(load(config), serve_progress=False)
+    summary = recipe.run()
+    plateau = summary["result"]["plateau"]
+    assert (plateau["metric"], plateau["sinceStep"], plateau["evals"]) == ("evalLoss", 2, 3)
+    assert recipe.progress.snapshot()["plateau"] == plateau  # what the operator polls
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    report = json.loads((tmp_path / "out" / "data-report.json").read_text())
+    assert result["plateau"] == report["plateau"] == plateau
+    assert "Plateau: evalLoss has not improved by more than 1% for 3 evaluations, since step 2" \
+        in (tmp_path / "out" / "README.md").read_text()

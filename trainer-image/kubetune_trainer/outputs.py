@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 
+from . import health
 from .data.labels import LabelMapping
 from .models import write_adapter_metadata
 from .storage import Destination
@@ -78,7 +79,7 @@ def model_card(*, config, data_report: dict, result: dict, merged: bool,
         json.dumps(metrics, indent=2),
         "```",
         "",
-        *_history_lines(history or [], result.get("keptStep")),
+        *_history_lines(history or [], result.get("keptStep"), result.get("plateau")),
         "## Hyperparameters",
         "",
         "```json",
@@ -98,8 +99,10 @@ def model_card(*, config, data_report: dict, result: dict, merged: bool,
     return "\n".join(lines)
 
 
-def _history_lines(history: list[dict], kept: int | None) -> list[str]:
-    """The evaluations during training, the kept one marked."""
+def _history_lines(history: list[dict], kept: int | None,
+                   plateau: dict | None = None) -> list[str]:
+    """The evaluations during training, the kept one marked, and the plateau if one was
+    reached."""
     if not history:
         return []
     lines = ["## Evaluation during training", "",
@@ -111,6 +114,8 @@ def _history_lines(history: list[dict], kept: int | None) -> list[str]:
                      f"{entry['evalLoss']:.4f} | "
                      f"{'' if accuracy is None else f'{accuracy:.4f}'} | "
                      f"{'kept' if entry['step'] == kept else ''} |")
+    if plateau:
+        lines += ["", f"Plateau: {health.plateau_message(plateau)}."]
     return [*lines, ""]
 
 

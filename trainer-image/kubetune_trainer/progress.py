@@ -40,6 +40,10 @@ class Snapshot:
     phase: str = "Starting"
     checkpoint: dict | None = None
     """The newest checkpoint: {"uri", "step", "time"}."""
+    warnings: list | None = None
+    """Training-health warnings so far: [{"reason": "Overfitting", "message"}] (health.py)."""
+    plateau: dict | None = None
+    """The eval metric's plateau, when on one (health.plateau's numbers)."""
 
 
 class Progress:

@@ -130,7 +130,8 @@ class FinetuneRecipe:
         self.step = 0
         self.state = {"bestMetric": None, "evalsWithoutImprovement": 0, "trainLoss": None,
                       "evalLoss": None, "evalAccuracy": None, "history": [],
-                      "firstLoss": None, "bestStep": None, "bestEval": None, "warnings": []}
+                      "firstLoss": None, "bestStep": None, "bestEval": None, "warnings": [],
+                      "plateau": None}
         # The trainable weights at the best evaluation so far (CPU copies), restored before
         # saving: early stopping stops `patience` evaluations *after* the best.
         self.best_weights: dict[str, torch.Tensor] | None = None
@@ -150,7 +151,9 @@ class FinetuneRecipe:
             self.info("resume: continuing from %s at step %d of %d", checkpoint.name,
                       self.step, self.total_steps)
         self.progress.update(step=self.step, totalSteps=self.total_steps, phase="Running",
-                             epoch=self.step / self.schedule.steps_per_epoch)
+                             epoch=self.step / self.schedule.steps_per_epoch,
+                             warnings=list(self.state["warnings"]),
+                             plateau=self.state["plateau"])
         self.info("setup: %d training items (%s), %d validation, %d steps of %d x %d x %d",
                   len(self.train_items), "packed" if self.packing else "padded",
                   len(self.eval_items), self.total_steps, self.hyper.batch_size,
@@ -349,6 +352,9 @@ class FinetuneRecipe:
         if warning and "Overfitting" not in {w["reason"] for w in self.state["warnings"]}:
             log.warning("overfitting: %s", warning)
             self.state["warnings"].append({"reason": "Overfitting", "message": warning})
+        self._note_plateau()
+        # While it runs: the operator turns these into the Overfitting and Plateau conditions.
+        self.progress.update(warnings=list(self.state["warnings"]), plateau=self.state["plateau"])
         stopping = self.hyper.early_stopping
         name = stopping.metric if stopping else "evalLoss"
         min_delta = stopping.min_delta if stopping else 0.0
@@ -368,6 +374,16 @@ class FinetuneRecipe:
         if stopping is None:
             return False
         return self.state["evalsWithoutImprovement"] >= stopping.patience
+
+    def _note_plateau(self) -> None:
+        """Watch the metric that picks the kept weights, as early stopping does."""
+        stopping = self.hyper.early_stopping
+        metric = stopping.metric if stopping else "evalLoss"
+        found = health.plateau(self.state["history"], metric, metric == "evalAccuracy")
+        before = self.state["plateau"]
+        if found and (before is None or before["sinceStep"] != found["sinceStep"]):
+            self.info("plateau: %s", health.plateau_message(found))
+        self.state["plateau"] = found
 
     def _restore_best(self, model) -> int:
         """Put the best evaluated weights back; returns the step whose weights are kept."""
@@ -450,7 +466,8 @@ class FinetuneRecipe:
                   "evalLoss": _round(self.state["evalLoss"]),
                   "evalAccuracy": _round(self.state["evalAccuracy"]),
                   "stoppedEarly": outcome == "early-stopped", "keptStep": kept,
-                  "warnings": self.state["warnings"] or None}
+                  "warnings": self.state["warnings"] or None,
+                  "plateau": self.state["plateau"]}
         # FSDP: the full weights are gathered onto rank 0 (a collective call on every rank).
         state_dict = self.accelerator.get_state_dict(self.model) if self.strategy == "fsdp" else None
         if self.is_main:
@@ -463,7 +480,8 @@ class FinetuneRecipe:
         uris: dict[str, str] = {}
         history = self.state["history"]
         outputs.write_file(dest, "data-report.json",
-                           json.dumps({**self.data.report, "evalHistory": history}, indent=2))
+                           json.dumps({**self.data.report, "evalHistory": history,
+                                       "plateau": self.state["plateau"]}, indent=2))
         if mapping is not None:
             outputs.write_file(dest, "label_mapping.json", json.dumps(mapping.to_json(), indent=2))
         if config.method.type == "full":

@@ -113,7 +113,8 @@ class Condition(StatusModel):
     """One observation of the job's state (Kubernetes API conventions)."""
 
     type: str = Field(max_length=64)
-    """Validated, ResourcesFit, Running, Succeeded, Failed, Suspended (EvalJob: Passed)."""
+    """Validated, ResourcesFit, Running, Succeeded, Failed, Suspended; FinetuneJob also
+    Overfitting and Plateau (training health), EvalJob Passed and LeakageDetected."""
     status: ConditionStatus
     """True, False or Unknown."""
     reason: str = Field(max_length=64)

@@ -383,6 +383,32 @@ class Plan(StatusModel):
     """How the GPUs share the model: resources.strategy, or what auto resolved to."""
 
 
+class Plateau(StatusModel):
+    """The eval metric has stopped improving meaningfully: no evaluation since `sinceStep`
+    beat that step's value by more than 1% of it, for `evals` evaluations."""
+
+    metric: str | None = Field(None, max_length=64)
+    """The metric watched: earlyStopping.metric, else evalLoss (the one that picks the kept
+    weights)."""
+    since_step: int | None = Field(None, ge=0)
+    """The step of the last meaningful improvement."""
+    evals: int | None = Field(None, ge=0)
+    """Evaluations since then."""
+    value: float | None = None
+    """The metric at sinceStep."""
+    best: float | None = None
+    """The best value since then (sinceStep's included)."""
+    latest: float | None = None
+    """The latest evaluation's value."""
+
+
+class TrainingWarning(StatusModel):
+    """A training-health warning the trainer raised while running (e.g. Overfitting)."""
+
+    reason: str = Field(max_length=64)
+    message: str = Field("", max_length=1024)
+
+
 class Progress(StatusModel):
     """Training progress reported by the trainer."""
 
@@ -395,6 +421,11 @@ class Progress(StatusModel):
     tokens_per_second: float | None = Field(None, ge=0)
     eta_seconds: int | None = Field(None, ge=0)
     last_update_time: str | None = Field(None, max_length=64)
+    plateau: Plateau | None = None
+    """Set while the eval metric is on a plateau (also the Plateau condition)."""
+    warnings: list[TrainingWarning] | None = Field(None, max_length=8)
+    """Training-health warnings so far (Overfitting): the conditions of the same reasons are
+    raised from these while the job runs."""
 
 
 class CheckpointStatus(StatusModel):
@@ -418,6 +449,8 @@ class TrainingResult(StatusModel):
     earlyStopping.metric), or the last step without evaluation."""
     stopped_early: bool | None = None
     """Early stopping ended training before its planned steps."""
+    plateau: Plateau | None = None
+    """The plateau the eval metric ended on, if it did."""
 
 
 class Failure(StatusModel):

@@ -17,9 +17,11 @@ FAILED = "Failed"
 SUSPENDED = "Suspended"
 PASSED = "Passed"
 LEAKAGE_DETECTED = "LeakageDetected"
+"""Evaluation examples copy (or nearly copy) training rows: the scores are inflated."""
 OVERFITTING = "Overfitting"
 """Eval loss kept rising while train loss fell (a warning: the best weights are kept)."""
-"""Evaluation examples copy (or nearly copy) training rows: the scores are inflated."""
+PLATEAU = "Plateau"
+"""The eval metric stopped improving meaningfully (a note: more steps are unlikely to help)."""
 
 FINETUNE_TYPES = (VALIDATED, RESOURCES_FIT, RUNNING, SUCCEEDED, FAILED, SUSPENDED)
 EVAL_TYPES = (VALIDATED, RUNNING, SUCCEEDED, FAILED, PASSED)
@@ -55,6 +57,8 @@ THRESHOLDS_NOT_MET = "ThresholdsNotMet"
 NO_THRESHOLDS = "NoThresholds"
 OVERLAP_FOUND = "OverlapFound"
 NO_OVERLAP = "NoOverlap"
+NO_IMPROVEMENT = "NoImprovement"
+IMPROVING = "Improving"
 # Failure reasons
 OOM_KILLED = "OOMKilled"
 IMAGE_PULL_FAILED = "ImagePullFailed"

@@ -14,7 +14,7 @@ log = logging.getLogger("kubetune.events")
 # Conditions worth an Event when they become True, and whether that is a warning.
 _ANNOUNCED = {c.VALIDATED: False, c.RESOURCES_FIT: False, c.RUNNING: False,
               c.SUCCEEDED: False, c.FAILED: True, c.SUSPENDED: False, c.PASSED: False,
-              c.LEAKAGE_DETECTED: True, c.OVERFITTING: True}
+              c.LEAKAGE_DETECTED: True, c.OVERFITTING: True, c.PLATEAU: False}
 
 
 def post_condition_events(body: dict[str, Any], old: list[dict[str, Any]] | None,

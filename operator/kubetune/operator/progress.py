@@ -78,6 +78,8 @@ async def _poll_job(state: OperatorState, session: aiohttp.ClientSession, key: K
         if old.get("phase") != "Running" or key not in state.finetunejobs:
             return True
         progress = progress_from_report(report, now_text())
+        if (old.get("progress") or {}).get("plateau") and "plateau" not in progress:
+            progress["plateau"] = None  # improving again: a merge patch keeps what it omits
         changes = {}
         if progress_changed(old.get("progress"), progress):
             changes["progress"] = progress

@@ -163,9 +163,7 @@ def finetune_status(*, generation: int | None, old: dict[str, Any], fit: Fit,
     fit_condition = c.condition(c.RESOURCES_FIT, fit.fits, fit.reason, fit.message)
     new_conditions = [c.condition(c.VALIDATED, True, c.SPEC_VALID), fit_condition,
                       running, succeeded, failed, suspended]
-    overfitting = _warning(run.summary, c.OVERFITTING) if state == o.SUCCEEDED else None
-    if overfitting is not None:
-        new_conditions.append(c.condition(c.OVERFITTING, True, c.OVERFITTING, overfitting))
+    new_conditions += _health_conditions(state, run.summary, old)
 
     status: dict[str, Any] = {
         "observedGeneration": generation,
@@ -248,7 +246,68 @@ def _warning(summary: dict[str, Any], reason: str) -> str | None:
 
 def _result(summary: dict[str, Any]) -> dict[str, Any]:
     result = summary.get("result") or {}
-    return {k: result[k] for k in _RESULT_FIELDS if result.get(k) is not None}
+    out = {k: result[k] for k in _RESULT_FIELDS if result.get(k) is not None}
+    if plateau := plateau_from_report(result.get("plateau")):
+        out["plateau"] = plateau
+    return out
+
+
+def _health_conditions(state: str, summary: dict[str, Any],
+                       old: dict[str, Any]) -> list[dict[str, Any]]:
+    """Overfitting and Plateau, while the job runs and after: from the trainer's final
+    summary once it succeeded, else from what it reported on GET /progress (the poller
+    stores that in status.progress; this reconcile follows that write's watch event).
+    Overfitting never clears (it happened); a plateau clears when the metric improves again."""
+    progress = old.get("progress") or {}
+    if state == o.SUCCEEDED:
+        result = summary.get("result") or {}
+        message = _warning(summary, c.OVERFITTING)
+        plateau = plateau_from_report(result.get("plateau"))
+    else:
+        message = next((w["message"] for w in progress.get("warnings") or []
+                        if w.get("reason") == c.OVERFITTING), None)
+        plateau = progress.get("plateau")
+    message = message or (c.find(old.get("conditions"), c.OVERFITTING) or {}).get("message")
+    out = []
+    if message:
+        out.append(c.condition(c.OVERFITTING, True, c.OVERFITTING, message))
+    if plateau:
+        out.append(c.condition(c.PLATEAU, True, c.NO_IMPROVEMENT, plateau_text(plateau)))
+    elif c.find(old.get("conditions"), c.PLATEAU):
+        out.append(c.condition(c.PLATEAU, False, c.IMPROVING,
+                               "the eval metric improved by more than 1% again"))
+    return out
+
+
+def plateau_text(plateau: dict[str, Any]) -> str:
+    return (f"{plateau.get('metric')} has not improved by more than 1% for "
+            f"{plateau.get('evals')} evaluations, since step {plateau.get('sinceStep')} "
+            f"({plateau.get('value')} then, best since {plateau.get('best')}, latest "
+            f"{plateau.get('latest')}); more steps of this recipe are unlikely to help")
+
+
+_PLATEAU_NUMBERS = ("value", "best", "latest")
+
+
+def plateau_from_report(item: Any) -> dict[str, Any] | None:
+    """status.progress.plateau / result.plateau from the trainer's numbers (typed, bounded)."""
+    if not isinstance(item, dict) or not isinstance(item.get("sinceStep"), int):
+        return None
+    out: dict[str, Any] = {"metric": str(item.get("metric", "evalLoss"))[:64],
+                           "sinceStep": max(0, item["sinceStep"])}
+    if isinstance(item.get("evals"), int):
+        out["evals"] = max(0, item["evals"])
+    for key in _PLATEAU_NUMBERS:
+        if (value := _rounded(item.get(key), 6)) is not None:
+            out[key] = value
+    return out
+
+
+def warnings_from_report(items: Any) -> list[dict[str, str]]:
+    """status.progress.warnings from the trainer's: reason and message, bounded."""
+    return [{"reason": str(w["reason"])[:64], "message": str(w.get("message", ""))[:1024]}
+            for w in (items if isinstance(items, list) else [])[:8]
+            if isinstance(w, dict) and isinstance(w.get("reason"), str)]
 
 
 def _final_progress(old: dict[str, Any] | None, summary: dict[str, Any], now: str) -> dict:
@@ -274,6 +333,8 @@ def progress_from_report(report: dict[str, Any], now: str) -> dict[str, Any]:
         "tokensPerSecond": _rounded(report.get("tokensPerSecond"), 1),
         "etaSeconds": int(report["etaSeconds"]) if report.get("etaSeconds") is not None else None,
     }
+    progress["plateau"] = plateau_from_report(report.get("plateau"))
+    progress["warnings"] = warnings_from_report(report.get("warnings")) or None
     progress = {k: v for k, v in progress.items() if v is not None}
     progress["lastUpdateTime"] = now
     return progress
