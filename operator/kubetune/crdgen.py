@@ -85,28 +85,33 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 def resource_schema(resource: Resource) -> dict[str, Any]:
     """openAPIV3Schema of one resource: apiVersion, kind, metadata, spec, status."""
-    status = model_schema(resource.status_model)
-    # kopf keeps its own bookkeeping under status.kopf; the API server must not prune it.
-    status["properties"]["kopf"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return {
+    properties = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": model_schema(resource.spec_model),
+    }
+    if resource.has_status:
+        status = model_schema(resource.status_model)
+        # kopf keeps its own bookkeeping under status.kopf; the API server must not prune it.
+        status["properties"]["kopf"] = {"type": "object",
+                                        "x-kubernetes-preserve-unknown-fields": True}
+        properties["status"] = status
+    schema = {
         "type": "object",
         "description": resource.spec_model.__doc__.strip().splitlines()[0],
         "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": model_schema(resource.spec_model),
-            "status": status,
-        },
-        "x-kubernetes-validations": [
+        "properties": properties,
+    }
+    if resource.max_name_length < 253:  # objects with children: their names must fit
+        schema["x-kubernetes-validations"] = [
             cel(
                 f"self.metadata.name.size() <= {resource.max_name_length}",
                 f"metadata.name must be at most {resource.max_name_length} characters so that "
                 "the names of its child objects fit Kubernetes' 63-character limit",
             )
-        ],
-    }
+        ]
+    return schema
 
 
 def crd(resource: Resource) -> dict[str, Any]:
@@ -117,7 +122,7 @@ def crd(resource: Resource) -> dict[str, Any]:
         "metadata": {"name": resource.crd_name},
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": "Namespaced" if resource.namespaced else "Cluster",
             "names": {
                 "kind": resource.kind,
                 "listKind": f"{resource.kind}List",
@@ -131,7 +136,7 @@ def crd(resource: Resource) -> dict[str, Any]:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    **({"subresources": {"status": {}}} if resource.has_status else {}),
                     "additionalPrinterColumns": list(resource.printer_columns),
                     "schema": {"openAPIV3Schema": resource_schema(resource)},
                 }

@@ -7,10 +7,15 @@ import copy
 
 import pytest
 from kubetune.admission.rules import RULES, AccessRule, requirements
-from kubetune.api.resources import RESOURCES
+from kubetune.api.resources import JOBS
 from kubetune.crdgen import resource_schema
 
 from .objects import NAMESPACE, naming
+
+NOT_DATA_REFERENCES = {"spec.runtimeRef"}
+"""A runtime template, not an object whose data the pods reach on the requester's behalf:
+runtimes are written by the platform team (teams get read on them), and the Secrets and PVCs a
+runtime mounts were named by whoever may write that runtime."""
 
 
 def _referencing_fields(schema: dict, path: str) -> set[str]:
@@ -18,13 +23,15 @@ def _referencing_fields(schema: dict, path: str) -> set[str]:
     found = set()
     for key, child in (schema.get("properties") or {}).items():
         child_path = f"{path}.{key}"
+        if child_path in NOT_DATA_REFERENCES:
+            continue
         if key.endswith("Ref") or key == "uri" or key.endswith("Uri"):
             found.add(child_path)
         found |= _referencing_fields(child, child_path)
     return found
 
 
-@pytest.mark.parametrize("resource", RESOURCES.values(), ids=lambda r: r.kind)
+@pytest.mark.parametrize("resource", JOBS.values(), ids=lambda r: r.kind)
 def test_every_field_that_names_an_object_has_a_rule(resource):
     """A new secretRef, URI or reference in the API without a rule would be a side door."""
     spec = resource_schema(resource)["properties"]["spec"]

@@ -7,7 +7,18 @@ the trainer imports it too.
 
 from .evaljob import EvalJobSpec, EvalJobStatus
 from .finetune import FinetuneJobSpec, FinetuneJobStatus
-from .resources import API_VERSION, EVAL_JOB, FINETUNE_JOB, GROUP, RESOURCES, VERSION, Resource
+from .resources import (
+    API_VERSION,
+    EVAL_JOB,
+    FINETUNE_JOB,
+    GROUP,
+    JOBS,
+    RESOURCES,
+    RUNTIMES,
+    VERSION,
+    Resource,
+)
+from .runtime import FinetuneRuntimeSpec, RuntimeRef
 from .trainer_config import EvalConfig, TrainerConfig, eval_config_for, trainer_config_for
 from .uri import ParsedUri, UriError, parse_uri
 
@@ -16,15 +27,19 @@ __all__ = [
     "EVAL_JOB",
     "FINETUNE_JOB",
     "GROUP",
+    "JOBS",
     "RESOURCES",
+    "RUNTIMES",
     "VERSION",
     "EvalConfig",
     "EvalJobSpec",
     "EvalJobStatus",
     "FinetuneJobSpec",
     "FinetuneJobStatus",
+    "FinetuneRuntimeSpec",
     "ParsedUri",
     "Resource",
+    "RuntimeRef",
     "TrainerConfig",
     "UriError",
     "eval_config_for",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -42,6 +42,18 @@ class LocalObjectRef(SpecModel):
 
     name: Name
     """Name of the object."""
+
+
+RUNTIME_KINDS = ("ClusterFinetuneRuntime", "FinetuneRuntime")
+
+
+class RuntimeRef(SpecModel):
+    """A runtime template the job takes its image, placement, env, volumes and defaults from."""
+
+    kind: Literal["ClusterFinetuneRuntime", "FinetuneRuntime"] = "ClusterFinetuneRuntime"
+    """ClusterFinetuneRuntime (cluster-wide) or FinetuneRuntime (in the job's own namespace)."""
+    name: Name
+    """Name of the runtime."""
 
 
 TOLERATION_RULES = [
@@ -125,3 +137,23 @@ class Condition(StatusModel):
     """When status last changed (RFC 3339)."""
     observed_generation: int | None = Field(None, ge=0)
     """metadata.generation this condition was computed from."""
+
+
+class ResolvedRuntime(StatusModel):
+    """The runtime a job was resolved against, recorded when first resolved: later changes
+    to the runtime do not reach a job that has started."""
+
+    kind: str = Field(max_length=64)
+    """ClusterFinetuneRuntime or FinetuneRuntime."""
+    name: str = Field(max_length=253)
+    """Name of the runtime."""
+    uid: str | None = Field(None, max_length=128)
+    """uid of the runtime object."""
+    generation: int | None = Field(None, ge=0)
+    """metadata.generation of the runtime when resolved."""
+    resource_version: str | None = Field(None, max_length=64)
+    """metadata.resourceVersion of the runtime when resolved."""
+    hash: str = Field(max_length=64)
+    """Digest of the runtime spec used."""
+    spec: dict[str, Any] = Field(default_factory=dict)
+    """The runtime spec used (its env holds no secret values: secrets are only referenced)."""

@@ -12,6 +12,8 @@ from .common import (
     DatasetFormat,
     LocalObjectRef,
     PodResources,
+    ResolvedRuntime,
+    RuntimeRef,
     SecretRef,
     ShortString,
     Task,
@@ -148,6 +150,10 @@ class EvalJobSpec(SpecModel):
     """Child objects are removed this long after finishing; the EvalJob stays."""
     image: Image | None = None
     """Evaluator image override (an image reference); default from the operator's configuration."""
+    runtime_ref: RuntimeRef | None = None
+    """Runtime template (ClusterFinetuneRuntime or FinetuneRuntime) whose image, placement, env,
+    volumes and defaults apply; values set here win, except fields the runtime locks. Unset:
+    the runtime marked default, if any."""
     queue_name: QueueName | None = None
     """Kueue LocalQueue, so GPU evaluations count against the same quotas as training;
     sets the kueue.x-k8s.io/queue-name label on the Job (default: the operator's default queue),
@@ -337,3 +343,5 @@ class EvalJobStatus(StatusModel):
     start_time: str | None = Field(None, max_length=64)
     completion_time: str | None = Field(None, max_length=64)
     failure: Failure | None = None
+    runtime: ResolvedRuntime | None = None
+    """The runtime this job was resolved against (unchanged by later edits of the runtime)."""

@@ -16,6 +16,8 @@ from .common import (
     Condition,
     DatasetFormat,
     PodResources,
+    ResolvedRuntime,
+    RuntimeRef,
     SecretRef,
     ShortString,
     Task,
@@ -308,6 +310,10 @@ class FinetuneJobSpec(SpecModel):
     """Child objects are removed this long after finishing; the FinetuneJob stays."""
     image: Image | None = None
     """Trainer image override (an image reference); default from the operator's configuration."""
+    runtime_ref: RuntimeRef | None = None
+    """Runtime template (ClusterFinetuneRuntime or FinetuneRuntime) whose image, placement, env,
+    volumes and defaults apply; values set here win, except fields the runtime locks. Unset:
+    the runtime marked default, if any."""
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> FinetuneJobSpec:
@@ -483,3 +489,5 @@ class FinetuneJobStatus(StatusModel):
     eval_job_name: str | None = Field(None, max_length=253)
     gpu_seconds: float | None = Field(None, ge=0)
     failure: Failure | None = None
+    runtime: ResolvedRuntime | None = None
+    """The runtime this job was resolved against (unchanged by later edits of the runtime)."""

@@ -1,4 +1,4 @@
-"""The two custom resources as a whole: group, version, names, and which models hold them."""
+"""The custom resources as a whole: group, version, names, and which models hold them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from .evaljob import EvalJobSpec, EvalJobStatus
 from .finetune import FinetuneJobSpec, FinetuneJobStatus
 from .names import EVAL_JOB_NAME_MAX, FINETUNE_JOB_NAME_MAX
+from .runtime import FinetuneRuntimeSpec, RuntimeStatus
 
 GROUP = "kubetune.io"
 VERSION = "v1alpha1"
@@ -27,6 +28,9 @@ class Resource:
     status_model: type[BaseModel]
     max_name_length: int
     printer_columns: tuple[dict, ...]
+    namespaced: bool = True
+    has_status: bool = True
+    """Whether the operator writes a status (the status subresource is served)."""
 
     @property
     def crd_name(self) -> str:
@@ -85,4 +89,36 @@ EVAL_JOB = Resource(
     ),
 )
 
-RESOURCES = {r.kind: r for r in (FINETUNE_JOB, EVAL_JOB)}
+_RUNTIME_COLUMNS = (
+    _column("IMAGE", "string", ".spec.image", "Trainer image"),
+    _column("DEFAULT", "boolean", ".spec.default", "Used by jobs without spec.runtimeRef"),
+    _AGE,
+)
+
+CLUSTER_FINETUNE_RUNTIME = Resource(
+    kind="ClusterFinetuneRuntime",
+    plural="clusterfinetuneruntimes",
+    short_name="cftr",
+    spec_model=FinetuneRuntimeSpec,
+    status_model=RuntimeStatus,
+    max_name_length=253,
+    printer_columns=_RUNTIME_COLUMNS,
+    namespaced=False,
+    has_status=False,
+)
+
+FINETUNE_RUNTIME = Resource(
+    kind="FinetuneRuntime",
+    plural="finetuneruntimes",
+    short_name="ftr",
+    spec_model=FinetuneRuntimeSpec,
+    status_model=RuntimeStatus,
+    max_name_length=253,
+    printer_columns=_RUNTIME_COLUMNS,
+    has_status=False,
+)
+
+JOBS = {r.kind: r for r in (FINETUNE_JOB, EVAL_JOB)}
+"""The kinds the operator reconciles (and the webhook and admission policy check)."""
+RUNTIMES = {r.kind: r for r in (CLUSTER_FINETUNE_RUNTIME, FINETUNE_RUNTIME)}
+RESOURCES = {**JOBS, **RUNTIMES}

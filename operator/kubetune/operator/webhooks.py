@@ -16,7 +16,7 @@ from typing import Any
 import kopf
 
 from ..admission.review import refusals
-from ..api.resources import GROUP, RESOURCES, VERSION
+from ..api.resources import GROUP, JOBS, VERSION
 from .settings import Settings
 
 
@@ -29,7 +29,7 @@ def with_webhooks(base: kopf.OperatorRegistry) -> kopf.OperatorRegistry:
     """A copy of `base` with the validating handlers: kopf refuses to start with admission
     handlers and no server, so they exist only in operators that serve them."""
     registry = copy.deepcopy(base)
-    for resource in RESOURCES.values():
+    for resource in JOBS.values():
         kopf.on.validate(GROUP, VERSION, resource.plural, id=handler_id(resource.plural),
                          operations=["CREATE", "UPDATE"], registry=registry)(
             _validator(resource.kind))
