@@ -185,3 +185,16 @@ def test_the_plateau_the_run_ended_on_is_in_the_result():
                  run=o.RunObservation(o.SUCCEEDED, c.COMPLETED, summary=summary))
     assert new["result"]["plateau"] == PLATEAU
     assert next(x for x in new["conditions"] if x["type"] == "Plateau")["status"] == "True"
+def test_the_fast_path_the_trainer_ran_reaches_status_result_and_a_malformed_one_is_dropped():
+    """status.result.fastPath: which kernels ran. A report outside the CRD schema would make
+    the API server refuse every status write of the job, so it is dropped instead."""
+    fast = {"attention": "flash_attention_2", "packedAttention": "varlen",
+            "liger": ["fused_linear_cross_entropy", "rms_norm"], "optimizer": "adamw-fused",
+            "compiled": False, "precision": "bf16", "notes": ["compile off: auto"]}
+    new = status(run=o.RunObservation(o.SUCCEEDED, c.COMPLETED, summary={
+        "phase": "Succeeded", "result": {"modelUri": "pvc://m/model", "fastPath": fast}}))
+    assert new["result"]["fastPath"] == fast
+    bad = status(run=o.RunObservation(o.SUCCEEDED, c.COMPLETED, summary={
+        "phase": "Succeeded", "result": {"modelUri": "pvc://m/model",
+                                         "fastPath": {**fast, "packedAttention": "sideways"}}}))
+    assert bad["result"] == {"modelUri": "pvc://m/model"}

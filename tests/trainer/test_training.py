@@ -71,6 +71,13 @@ def test_lora_training_lowers_train_and_eval_loss(lora_run):
 def test_outputs_adapter_merged_card_and_report(lora_run, tiny_lm):
     out, result = lora_run["out"], lora_run["summary"]["result"]
     assert result["adapterUri"] == f"file://{out}/adapter"
+    # CPU: the masked sdpa path, foreach AdamW, fp32; the notes say why (status.result.fastPath).
+    fast = result["fastPath"]
+    assert {k: fast[k] for k in ("attention", "packedAttention", "liger", "optimizer",
+                                 "compiled", "precision")} == {
+        "attention": "sdpa", "packedAttention": "mask", "liger": [],
+        "optimizer": "adamw-foreach", "compiled": False, "precision": "fp32"}
+    assert fast["notes"][0].startswith("attention sdpa: no GPU")
     assert result["modelUri"] == f"file://{out}/merged"
     card = (out / "README.md").read_text()
     assert f"file://{tiny_lm}" in card and "sha256:" in card and '"learningRate": 0.005' in card

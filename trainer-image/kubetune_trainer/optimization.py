@@ -31,7 +31,10 @@ def weights_dtype(method: str, mixed_precision: str) -> torch.dtype:
     return torch.bfloat16 if mixed_precision == "bf16" else torch.float16
 
 
-def build_optimizer(model, *, name: str, learning_rate: float, weight_decay: float):
+def build_optimizer(model, *, name: str, learning_rate: float, weight_decay: float,
+                    implementation: str = "adamw-foreach"):
+    """AdamW over the trainable parameters; `implementation` (fastpath.Choice.optimizer):
+    adamw-fused (one kernel per step), adamw-foreach (batched per-tensor ops), adamw-8bit."""
     decay, no_decay = [], []
     for parameter in model.parameters():
         if parameter.requires_grad:
@@ -47,7 +50,9 @@ def build_optimizer(model, *, name: str, learning_rate: float, weight_decay: flo
         except ImportError as error:
             raise InvalidConfig("optimizer adamw-8bit needs bitsandbytes in the image") from error
         return bnb.optim.AdamW8bit(groups, lr=learning_rate)
-    return torch.optim.AdamW(groups, lr=learning_rate)
+    if implementation == "adamw-fused":
+        return torch.optim.AdamW(groups, lr=learning_rate, fused=True)
+    return torch.optim.AdamW(groups, lr=learning_rate, foreach=True)
 
 
 def build_scheduler(optimizer, *, name: str, warmup_ratio: float, total_steps: int):

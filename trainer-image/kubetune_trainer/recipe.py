@@ -31,9 +31,9 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
-from . import checkpointing, health, outputs, parallel
+from . import checkpointing, fastpath, health, outputs, parallel
 from .data import DataSpec, prepare_data
-from .data.batches import StepSchedule, collate_packed, collate_padded
+from .data.batches import StepSchedule, collate_flattened, collate_packed, collate_padded
 from .data.encode import IGNORE_INDEX
 from .data.packing import pack
 from .data.report import log_lines
@@ -86,6 +86,10 @@ class FinetuneRecipe:
         self.mixed_precision = choose_precision(
             self.hyper.precision, cuda=cuda, bf16_supported=cuda and torch.cuda.is_bf16_supported()
         )
+        # Attention kernel, Liger, AdamW implementation, torch.compile: chosen once, here.
+        self.fast = fastpath.choose(
+            self.hyper.fast_path, fastpath.probe(), task=self.config.model.task,
+            packing=self.packing, precision=self.mixed_precision, optimizer=self.hyper.optimizer)
         self.strategy = self.config.resources.strategy
         self.accelerator = parallel.make_accelerator(self.strategy, cuda=cuda,
                                                      mixed_precision=self.mixed_precision)
@@ -121,7 +125,7 @@ class FinetuneRecipe:
         self.total_steps = self.hyper.max_steps or self.hyper.epochs * self.schedule.steps_per_epoch
         self.optimizer = build_optimizer(
             self.model, name=self.hyper.optimizer, learning_rate=self.hyper.learning_rate,
-            weight_decay=self.hyper.weight_decay,
+            weight_decay=self.hyper.weight_decay, implementation=self.fast.optimizer,
         )
         self.scheduler = build_scheduler(
             self.optimizer, name=self.hyper.lr_scheduler, warmup_ratio=self.hyper.warmup_ratio,
@@ -150,6 +154,13 @@ class FinetuneRecipe:
             self.state.update({k: v for k, v in checkpoint.state.items() if k in self.state})
             self.info("resume: continuing from %s at step %d of %d", checkpoint.name,
                       self.step, self.total_steps)
+        if self.fast.compile:
+            # In place (nn.Module.compile): parameter names, checkpoints and saving unchanged.
+            self.accelerator.unwrap_model(self.model).compile()
+        self.fast_path = self.fast.report(attention=self.attention, liger=self.liger,
+                                          compiled=self.fast.compile)
+        self.fast_path["notes"] += self.attention_notes
+        self.info("fast path: %s", json.dumps(self.fast_path))
         self.progress.update(step=self.step, totalSteps=self.total_steps, phase="Running",
                              epoch=self.step / self.schedule.steps_per_epoch,
                              warnings=list(self.state["warnings"]),
@@ -190,6 +201,13 @@ class FinetuneRecipe:
             pad_token_id=self.tokenizer.pad_token_id,
             source=source,
         )
+        self.attention, note = fastpath.apply_attention(model, self.fast)
+        self.attention_notes = [note] if note else []
+        # Before LoRA wraps the model: Liger patches the base model's modules and forward.
+        self.liger = fastpath.apply_liger(model) if self.fast.liger else []
+        if self.hyper.fast_path.liger == "on" and not self.liger:
+            raise InvalidConfig(f"hyperparameters.fastPath.liger on: Liger has no kernels for "
+                                f"model type {model.config.model_type}; use auto or off")
         if self.hyper.gradient_checkpointing:
             model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False}
@@ -280,8 +298,11 @@ class FinetuneRecipe:
         return float(stats[0] / max(stats[1], 1)), int(stats[2]), bool(stats[3] > 0)
 
     def _collate(self, items):
+        if self.packing and self.fast.flatten:
+            return collate_flattened(items)
         if self.packing:
-            return collate_packed(items, self.tokenizer.pad_token_id)
+            width = self.hyper.max_seq_length if self.fast.fixed_width else None
+            return collate_packed(items, self.tokenizer.pad_token_id, width)
         return collate_padded(items, self.tokenizer.pad_token_id)
 
     def _target_count(self, batch) -> int:
@@ -298,10 +319,15 @@ class FinetuneRecipe:
             loss = F.cross_entropy(logits, labels, reduction="sum")
             correct = (logits.argmax(-1) == labels).sum()
             return loss, len(labels), int(correct)
+        targets = labels[:, 1:]
         # use_cache=False: with a cache, transformers ignores the packed position ids and
         # packed examples would attend to each other.
+        if "fused_linear_cross_entropy" in self.liger:
+            # Liger computes the loss from the hidden states in chunks, never holding the
+            # full-vocabulary logits; num_items_in_batch=1 makes it the summed loss, as below.
+            loss = model(**inputs, labels=labels, use_cache=False, num_items_in_batch=1).loss
+            return loss, int((targets != IGNORE_INDEX).sum()), 0
         logits = model(**inputs, use_cache=False).logits
-        targets = labels[:, 1:]
         keep = targets != IGNORE_INDEX
         # Only target positions are upcast: full-vocabulary fp32 logits are the largest
         # tensor of a step.
@@ -467,7 +493,7 @@ class FinetuneRecipe:
                   "evalAccuracy": _round(self.state["evalAccuracy"]),
                   "stoppedEarly": outcome == "early-stopped", "keptStep": kept,
                   "warnings": self.state["warnings"] or None,
-                  "plateau": self.state["plateau"]}
+                  "plateau": self.state["plateau"], "fastPath": self.fast_path}
         # FSDP: the full weights are gathered onto rank 0 (a collective call on every rank).
         state_dict = self.accelerator.get_state_dict(self.model) if self.strategy == "fsdp" else None
         if self.is_main:

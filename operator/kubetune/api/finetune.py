@@ -145,6 +145,32 @@ class EarlyStopping(SpecModel):
     """Smallest change that counts as an improvement."""
 
 
+OnOffAuto = Literal["auto", "on", "off"]
+
+
+class FastPath(SpecModel):
+    """GPU kernels and optimizations; each is used when the machine allows it (auto), forced
+    (on: the run fails with an input error when it cannot be had) or left out (off). What ran
+    is reported in status.result.fastPath."""
+
+    attention: Literal["auto", "sdpa", "flash_attention_2", "flash_attention_3",
+                       "flex_attention"] = "auto"
+    """Attention kernel (transformers' attn_implementation). auto: flash_attention_3 on Hopper
+    GPUs, else flash_attention_2 (both when the flash-attn package is installed), else
+    flex_attention on GPUs (packed rows padded to maxSeqLength: one compiled shape), else sdpa.
+    flash and flex attend packed rows variable-length (per example, no (L x L) mask); sdpa
+    gets a block-diagonal mask."""
+    liger: OnOffAuto = "auto"
+    """Liger kernels (liger-kernel package, GPU, causal-lm): fused linear cross-entropy (no
+    full-vocabulary logits), RMSNorm, SwiGLU, RoPE. auto: on where installed and the model type
+    is supported."""
+    fused_optimizer: OnOffAuto = "auto"
+    """AdamW's fused kernel (fused=True). auto: on GPUs; otherwise the foreach implementation."""
+    compile: OnOffAuto = "auto"
+    """torch.compile the model. auto: off (compiling costs minutes and recompiles when batch
+    shapes change); on: compile."""
+
+
 DEFAULT_LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 """hyperparameters.learningRate when unset, by method.type."""
 
@@ -185,6 +211,8 @@ class Hyperparameters(SpecModel):
     """Stop early when the validation metric stops improving."""
     optimizer: Literal["adamw", "adamw-8bit"] = "adamw"
     """Optimizer; adamw-8bit (bitsandbytes, GPU only) keeps optimizer states in 8 bits."""
+    fast_path: FastPath = Field(default_factory=FastPath)
+    """GPU kernels and optimizations (attention kernel, Liger, fused AdamW, torch.compile)."""
 
     @model_validator(mode="after")
     def _some_stopping_rule(self) -> Hyperparameters:
@@ -442,6 +470,26 @@ class CheckpointStatus(StatusModel):
     time: str | None = Field(None, max_length=64)
 
 
+class FastPathReport(StatusModel):
+    """The kernels and optimizations a training run used, as the trainer reported them."""
+
+    attention: str | None = Field(None, max_length=64)
+    """The attention implementation the model ran (sdpa, flash_attention_2, ...)."""
+    packed_attention: Literal["varlen", "mask"] | None = None
+    """Packed rows: varlen (each example attends within itself, no mask tensor) or mask (a
+    block-diagonal (L x L) mask); unset without packing."""
+    liger: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=16)
+    """Liger kernels applied (empty: none)."""
+    optimizer: str | None = Field(None, max_length=64)
+    """The optimizer implementation: adamw-fused, adamw-foreach or adamw-8bit."""
+    compiled: bool | None = None
+    """The model ran under torch.compile."""
+    precision: str | None = Field(None, max_length=16)
+    """Autocast precision: bf16, fp16 or fp32."""
+    notes: list[Annotated[str, Field(max_length=256)]] | None = Field(None, max_length=16)
+    """Why an automatic choice fell back (e.g. no GPU, package not installed)."""
+
+
 class TrainingResult(StatusModel):
     """What a successful run produced."""
 
@@ -457,6 +505,8 @@ class TrainingResult(StatusModel):
     """Early stopping ended training before its planned steps."""
     plateau: Plateau | None = None
     """The plateau the eval metric ended on, if it did."""
+    fast_path: FastPathReport | None = None
+    """Which kernels and optimizations the trainer actually ran (hyperparameters.fastPath)."""
 
 
 class Failure(StatusModel):

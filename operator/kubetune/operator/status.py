@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from ..api.finetune import FastPathReport
 from ..api.metrics import gate_checks, threshold_value
 from . import conditions as c
 from . import observe as o
@@ -233,7 +236,7 @@ def _fit_hint(fit: Fit) -> str:
 
 
 _RESULT_FIELDS = ("adapterUri", "modelUri", "trainLoss", "evalLoss", "evalAccuracy", "keptStep",
-                  "stoppedEarly")
+                  "stoppedEarly", "fastPath")
 
 
 def _warning(summary: dict[str, Any], reason: str) -> str | None:
@@ -249,6 +252,13 @@ def _result(summary: dict[str, Any]) -> dict[str, Any]:
     out = {k: result[k] for k in _RESULT_FIELDS if result.get(k) is not None}
     if plateau := plateau_from_report(result.get("plateau")):
         out["plateau"] = plateau
+    if "fastPath" in out:
+        # The trainer's report, kept only in the schema's shape: a status the API server
+        # refuses would block every later status write of this job.
+        try:
+            out["fastPath"] = FastPathReport.model_validate(out["fastPath"]).to_wire()
+        except ValidationError:
+            del out["fastPath"]
     return out
 
 

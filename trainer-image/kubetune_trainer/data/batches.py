@@ -56,9 +56,11 @@ class StepSchedule:
         return [batches[(start + j) % len(batches)] for j in range(self.accumulation)]
 
 
-def collate_packed(rows: list[PackedRow], pad_id: int) -> dict[str, torch.Tensor]:
-    """Packed rows padded to the longest; the padding is its own segment and never a target."""
-    width = max(len(row.input_ids) for row in rows)
+def collate_packed(rows: list[PackedRow], pad_id: int,
+                   width: int | None = None) -> dict[str, torch.Tensor]:
+    """Packed rows padded to the longest (or to `width`: one shape for kernels compiled per
+    shape); the padding is its own segment and never a target."""
+    width = max(width or 0, *(len(row.input_ids) for row in rows))
     input_ids, labels, positions = [], [], []
     for row in rows:
         gap = width - len(row.input_ids)
@@ -70,6 +72,24 @@ def collate_packed(rows: list[PackedRow], pad_id: int) -> dict[str, torch.Tensor
         "position_ids": torch.tensor(positions),
         "labels": torch.tensor(labels),
         "real_tokens": torch.tensor(sum(len(row.input_ids) for row in rows)),
+    }
+
+
+def collate_flattened(rows: list[PackedRow]) -> dict[str, torch.Tensor]:
+    """Packed rows laid end to end as one row of shape (1, total tokens), no padding at all:
+    transformers' flash-attention path finds the examples (cu_seqlens) from the restarting
+    position ids only when the batch is a single row. Every example's first label is
+    IGNORE_INDEX (`encode`), so no target crosses from one row into the next."""
+    input_ids, labels, positions = [], [], []
+    for row in rows:
+        input_ids += row.input_ids
+        labels += row.labels
+        positions += row.position_ids
+    return {
+        "input_ids": torch.tensor([input_ids]),
+        "position_ids": torch.tensor([positions]),
+        "labels": torch.tensor([labels]),
+        "real_tokens": torch.tensor(len(input_ids)),
     }
 
 
