@@ -26,22 +26,28 @@ def main(argv: list[str] | None = None) -> int:
 def _validate_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "validate",
-        help="check FinetuneJob/EvalJob manifests against the CRD schema and the API's rules",
+        help="check kubetune manifests against the CRD schema and the API's rules",
         description="Prints one line per problem as NAME: FIELD_PATH: what must hold. "
         "Exits 0 when every document is valid, 1 otherwise.",
     )
     parser.add_argument("-f", "--filename", action="append", required=True, metavar="FILE",
                         help="a YAML file, a folder of them, or - for standard input; repeatable")
+    parser.add_argument("--runtime", action="append", default=[], metavar="FILE",
+                        help="ClusterFinetuneRuntime/FinetuneRuntime manifests (a file or folder; "
+                        "repeatable): also resolve each job against them, as the operator would")
     parser.set_defaults(run=_run_validate)
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    from .validation import Problem, validate_texts
+    from .validation import Problem, runtime_resolution_problems, validate_texts
 
     problems: list[Problem] = []
     sources = list(_read_manifests(args.filename, problems))
-    count, found = validate_texts(sources)
+    runtime_sources = list(_read_manifests(args.runtime, problems))
+    count, found = validate_texts(sources + runtime_sources)
     problems += found
+    if args.runtime and not problems:
+        problems += runtime_resolution_problems(sources, runtime_sources)
     for problem in problems:
         print(problem)
     if not problems:

@@ -204,3 +204,20 @@ def _wire_value(value: Any) -> Any:
     if isinstance(value, list):
         return [_wire_value(v) for v in value]
     return value
+
+
+def resolve_offline(doc: dict[str, Any], runtimes: list[dict[str, Any]]) -> Resolution:
+    """A FinetuneJob or EvalJob manifest resolved against runtime manifests from files
+    (`kubetune validate/plan --runtime FILE`), as the operator would once all are applied: a
+    FinetuneRuntime without a namespace counts as being in the job's."""
+    spec_model = FinetuneJobSpec if doc.get("kind") == "FinetuneJob" else EvalJobSpec
+    spec = spec_model.model_validate(doc.get("spec") or {})
+    namespace = (doc.get("metadata") or {}).get("namespace") or "default"
+    cluster = [r for r in runtimes if r.get("kind") == "ClusterFinetuneRuntime"]
+    local = []
+    for runtime in runtimes:
+        if runtime.get("kind") == "FinetuneRuntime":
+            meta = {**(runtime.get("metadata") or {})}
+            meta.setdefault("namespace", namespace)
+            local.append({**runtime, "metadata": meta})
+    return resolve(spec, select_runtime(spec, namespace, cluster, local))

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from .api.base import RULES_ERROR
 from .api.kube_syntax import DNS_LABEL_MAX, label_value_problems, qualified_name_problems
 from .api.names import name_problem
-from .api.resources import API_VERSION, RESOURCES, Resource
+from .api.resources import API_VERSION, JOBS, RESOURCES, RUNTIMES, Resource
 from .crdgen import resource_schema
 
 MAX_BYTES = 3 * 1024 * 1024
@@ -495,6 +495,30 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
         if found:
             return found
     return None
+
+
+def runtime_resolution_problems(sources: Iterable[tuple[str, str]],
+                                runtime_sources: Iterable[tuple[str, str]]) -> list[Problem]:
+    """Each valid FinetuneJob and EvalJob resolved against the runtimes in `runtime_sources`
+    (`kubetune validate --runtime FILE`): locked fields, a missing runtime, several defaults,
+    a runtime that makes the job invalid. Assumes every document passed validate_document."""
+    from .runtimes import RuntimeProblem, resolve_offline
+
+    runtimes = [d for _, text in runtime_sources for d in parse_documents(text, "")[0]
+                if isinstance(d, dict) and d.get("kind") in RUNTIMES]
+    problems = []
+    for source, text in sources:
+        for index, doc in enumerate(parse_documents(text, source)[0]):
+            if not isinstance(doc, dict) or doc.get("kind") not in JOBS:
+                continue
+            try:
+                resolve_offline(doc, runtimes)
+            except RuntimeProblem as error:
+                name = _name_of(doc, f"{source}#{index}")
+                for problem in error.problems:
+                    path, _, message = problem.partition(": ")
+                    problems.append(Problem(name, path, f"{message} ({error.reason})"))
+    return problems
 
 
 def validate_texts(sources: Iterable[tuple[str, str]]) -> tuple[int, list[Problem]]:

@@ -11,7 +11,8 @@ from .chart import NAMESPACE, VARIANTS, render
 
 # Resources a namespaced Role cannot grant. In namespaced mode the operator goes without them
 # (kopf peers through KopfPeerings in the watched namespaces instead).
-CLUSTER_SCOPED = {("kopf.dev", "clusterkopfpeerings")}
+CLUSTER_SCOPED = {("kopf.dev", "clusterkopfpeerings"), ("kubetune.io", "clusterfinetuneruntimes")}
+RUNTIMES_ROLE = {("kubetune.io", "clusterfinetuneruntimes"): {"get", "list", "watch"}}
 
 CLUSTER_WIDE_VARIANTS = [name for name, values in VARIANTS.items() if not values.get("watchNamespaces")]
 NAMESPACED_VARIANTS = [name for name, values in VARIANTS.items() if values.get("watchNamespaces")]
@@ -75,9 +76,22 @@ def test_watched_namespaces_get_roles_and_nothing_is_cluster_wide(variant):
                                         "namespace": NAMESPACE}]
 
 
+@pytest.mark.parametrize("variant", NAMESPACED_VARIANTS)
+def test_watched_namespaces_still_read_cluster_runtimes_and_nothing_else_cluster_wide(variant):
+    """A ClusterFinetuneRuntime lives in no namespace: a namespaced operator reads it through a
+    ClusterRole of its own that grants only that."""
+    rendered = render(VARIANTS[variant])
+    (role,) = [r for r in rendered.of_kind("ClusterRole") if r["metadata"]["name"].endswith("-runtimes")]
+    assert granted(role["rules"]) == RUNTIMES_ROLE
+    (binding,) = [b for b in rendered.of_kind("ClusterRoleBinding")
+                  if b["metadata"]["name"] == role["metadata"]["name"]]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"][0]["name"] == rendered.one("ServiceAccount")["metadata"]["name"]
+
+
 def _main(objects: list[dict], optional: bool = False) -> dict | None:
-    """The operator's (Cluster)Role or binding, not the webhook's."""
-    main = [o for o in objects if not o["metadata"]["name"].endswith("-webhook")]
+    """The operator's (Cluster)Role or binding, not the webhook's or the runtimes' reader."""
+    main = [o for o in objects if not o["metadata"]["name"].endswith(("-webhook", "-runtimes"))]
     if optional and not main:
         return None
     (found,) = main

@@ -89,6 +89,10 @@ are watched; cluster-scoped ones only to the ClusterRole.
 - apiGroups: ["kubetune.io"]
   resources: ["evaljobs/finalizers"]
   verbs: ["update"]
+# Runtime templates in the job's namespace: only read.
+- apiGroups: ["kubetune.io"]
+  resources: ["finetuneruntimes"]
+  verbs: ["get", "list", "watch"]
 # Children: trainer config, the training Job, a headless Service for multi-node training.
 - apiGroups: [""]
   resources: ["configmaps"]
@@ -121,8 +125,17 @@ are watched; cluster-scoped ones only to the ClusterRole.
 {{- end }}
 
 {{- define "kubetune.clusterScopedRules" -}}
+{{ include "kubetune.clusterRuntimeRules" . }}
 # kopf peering cluster-wide (active/standby replicas).
 - apiGroups: ["kopf.dev"]
   resources: ["clusterkopfpeerings"]
   verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+
+{{/* Cluster-wide runtime templates: only read; granted in namespaced mode too (a ClusterRole
+of its own), since a ClusterFinetuneRuntime lives in no namespace. */}}
+{{- define "kubetune.clusterRuntimeRules" -}}
+- apiGroups: ["kubetune.io"]
+  resources: ["clusterfinetuneruntimes"]
+  verbs: ["get", "list", "watch"]
 {{- end }}

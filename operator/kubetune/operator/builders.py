@@ -19,6 +19,7 @@ from ..api.finetune import Evaluation, FinetuneResources
 from ..api.names import config_map_name, eval_job_name, eval_run_job_name, train_job_name
 from ..api.resources import API_VERSION, EVAL_JOB
 from ..launch import trainer_command
+from ..runtimes import PodExtras
 from . import labels
 from .generations import EVAL_APPLIED_LATER, FINETUNE_APPLIED_LATER, digest
 from .settings import Settings
@@ -93,7 +94,7 @@ def rendezvous_host(body: dict[str, Any]) -> str:
 
 
 def training_job(body: dict[str, Any], spec: FinetuneJobSpec, settings: Settings,
-                 attempt: int = 1) -> dict:
+                 attempt: int = 1, pod: PodExtras | None = None) -> dict:
     """The batch/v1 Job that runs the trainer (Indexed, one pod per node, when nodes > 1).
 
     Multi-node Jobs run one gang attempt each: with static rendezvous a replacement pod
@@ -113,7 +114,7 @@ def training_job(body: dict[str, Any], spec: FinetuneJobSpec, settings: Settings
         kind="FinetuneJob", body=body, component="trainer", command=command,
         resources=spec.resources, secrets=_secrets_of(spec), pvcs=_claims_of(spec),
         output_claims=_output_claims(spec.output.uri), image=spec.image, settings=settings,
-        job_name=name, subdomain=name if nodes > 1 else None,
+        job_name=name, subdomain=name if nodes > 1 else None, extras=pod,
     )
     job_spec: dict[str, Any] = {
         "backoffLimit": spec.backoff_limit if nodes == 1 else 0,
@@ -148,7 +149,8 @@ def queue_of(spec: FinetuneJobSpec | EvalJobSpec, settings: Settings) -> str | N
 
 
 def evaluation_job(body: dict[str, Any], config: EvalConfig, spec: EvalJobSpec,
-                   settings: Settings, secrets: Iterable[SecretRef], uris: Iterable[str]) -> dict:
+                   settings: Settings, secrets: Iterable[SecretRef], uris: Iterable[str],
+                   pod: PodExtras | None = None) -> dict:
     """The batch/v1 Job that runs the evaluator for an EvalJob."""
     name = eval_run_job_name(body["metadata"]["name"])
     command = ["python", "-m", "kubetune_trainer.eval", "--config", f"{CONFIG_DIR}/{CONFIG_FILE}"]
@@ -157,7 +159,7 @@ def evaluation_job(body: dict[str, Any], config: EvalConfig, spec: EvalJobSpec,
         kind="EvalJob", body=body, component="evaluator", command=command,
         resources=spec.resources, secrets=list(secrets), pvcs=_claims(uris),
         output_claims=_output_claims(config.output_uri), image=spec.image, settings=settings,
-        job_name=name, subdomain=None,
+        job_name=name, subdomain=None, extras=pod,
     )
     queue = queue_of(spec, settings)
     job_spec: dict[str, Any] = {
@@ -181,8 +183,11 @@ def evaluation_job(body: dict[str, Any], config: EvalConfig, spec: EvalJobSpec,
 
 
 def eval_job_from_finetune(body: dict[str, Any], spec: FinetuneJobSpec,
-                           evaluation: Evaluation) -> dict[str, Any]:
-    """The EvalJob a FinetuneJob creates from spec.evaluation once training succeeded."""
+                           evaluation: Evaluation,
+                           runtime: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The EvalJob a FinetuneJob creates from spec.evaluation once training succeeded;
+    `runtime`: the FinetuneJob's status.runtime, named by the EvalJob so that its pod gets
+    the same env and volumes."""
     name = body["metadata"]["name"]
     resources: FinetuneResources = spec.resources
     eval_spec = {
@@ -200,6 +205,8 @@ def eval_job_from_finetune(body: dict[str, Any], spec: FinetuneJobSpec,
         eval_spec["metrics"] = list(evaluation.metrics)
     if spec.image:
         eval_spec["image"] = spec.image
+    if runtime:
+        eval_spec["runtimeRef"] = {"kind": runtime["kind"], "name": runtime["name"]}
     eval_spec["output"] = {"uri": parse_uri(spec.output.uri).join("eval")}
     if spec.output.secret_ref:
         eval_spec["output"]["secretRef"] = spec.output.secret_ref.to_wire()
@@ -233,8 +240,13 @@ def _pod_failure_policy(gang: bool = False) -> dict[str, Any]:
 def _pod_template(*, kind: str, body: dict[str, Any], component: str, command: list[str],
                   resources: PodResources, secrets: list[SecretRef], pvcs: list[str],
                   output_claims: set[str], image: str | None, settings: Settings,
-                  job_name: str, subdomain: str | None) -> dict[str, Any]:
+                  job_name: str, subdomain: str | None,
+                  extras: PodExtras | None = None) -> dict[str, Any]:
+    """The pod of a Job. `extras`: what a runtime adds (env, which may replace HF_HOME or
+    HOME but never the operator's own variables; volumes and mounts beside the operator's;
+    labels, annotations and a service account whose token stays unmounted)."""
     owner = body["metadata"]["name"]
+    extras = extras or PodExtras()
     gpus = resources.gpus
     volumes = [
         {"name": "config", "configMap": {"name": config_map_name(owner)}},
@@ -267,6 +279,10 @@ def _pod_template(*, kind: str, body: dict[str, Any], component: str, command: l
                        "readOnly": claim not in output_claims})
         env.append({"name": pvc_path_env(claim), "value": f"{PVC_ROOT}/{claim}"})
     env += [{"name": k, "value": v} for k, v in sorted(settings.pod_env.items())]
+    replaced = {e["name"] for e in extras.env}
+    env = [e for e in env if e["name"] not in replaced] + list(extras.env)
+    volumes += extras.volumes
+    mounts += extras.volume_mounts
     limits: dict[str, str] = {}
     if gpus:
         limits[resources.gpu_resource_name] = str(gpus)
@@ -319,12 +335,15 @@ def _pod_template(*, kind: str, body: dict[str, Any], component: str, command: l
         pod_spec["tolerations"] = list(tolerations)
     if resources.priority_class_name:
         pod_spec["priorityClassName"] = resources.priority_class_name
-    return {
-        "metadata": {"labels": {
-            **labels.MANAGED_SELECTOR, labels.COMPONENT: component, labels.OWNER_LABEL[kind]: owner,
-        }},
-        "spec": pod_spec,
-    }
+    if extras.service_account_name:
+        pod_spec["serviceAccountName"] = extras.service_account_name
+    metadata: dict[str, Any] = {"labels": {
+        **extras.labels,
+        **labels.MANAGED_SELECTOR, labels.COMPONENT: component, labels.OWNER_LABEL[kind]: owner,
+    }}
+    if extras.annotations:
+        metadata["annotations"] = dict(extras.annotations)
+    return {"metadata": metadata, "spec": pod_spec}
 
 
 def pvc_path_env(claim: str) -> str:

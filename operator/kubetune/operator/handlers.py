@@ -20,7 +20,7 @@ from .kube import Kube
 from .metrics import Metrics
 from .ownership import controller_reference
 from .progress import poll_forever
-from .reconcile import eval_jobs_waiting_on, sync_eval, sync_finetune
+from .reconcile import eval_jobs_waiting_on, sync_eval, sync_finetune, waiting_for_runtime
 from .settings import Settings
 from .state import Key, OperatorState
 
@@ -67,6 +67,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         for kind in ("ConfigMap", "Service"):
             for child in await kube.list_managed(kind, namespace):
                 state.children(kind)[_key(child)] = child
+    # Runtimes before the first job: a job must not start without the default runtime.
+    for namespace in config.watch_namespaces or (None,):
+        for runtime in await kube.list_runtimes("FinetuneRuntime", namespace):
+            _cache_runtime(state, runtime)
+    for runtime in await kube.list_runtimes("ClusterFinetuneRuntime", None):
+        _cache_runtime(state, runtime)
     memo.state = state
     memo.poller = asyncio.create_task(poll_forever(state))
     log.info("kubetune operator started (namespaces: %s)",
@@ -91,6 +97,36 @@ async def finetunejob_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, "evaljobs", registry=registry)
 async def evaljob_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
     await _on_job_event(memo.state, "EvalJob", event)
+
+
+@kopf.on.event(GROUP, VERSION, "finetuneruntimes", registry=registry)
+async def finetuneruntime_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
+    await _on_runtime_event(memo.state, event)
+
+
+@kopf.on.event(GROUP, VERSION, "clusterfinetuneruntimes", registry=registry)
+async def clusterfinetuneruntime_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
+    await _on_runtime_event(memo.state, event)
+
+
+async def _on_runtime_event(state: OperatorState, event: dict) -> None:
+    """Cached; jobs waiting for a runtime (missing, or several defaults) look again. A job
+    that has resolved its runtime keeps the recorded one: nothing else is reconciled."""
+    runtime = event["object"]
+    if event["type"] == "DELETED":
+        meta = runtime["metadata"]
+        state.runtimes.pop((runtime.get("kind", ""), meta.get("namespace") or "", meta["name"]), None)
+    else:
+        _cache_runtime(state, runtime)
+    for kind in ("FinetuneJob", "EvalJob"):
+        for key in list(state.bodies(kind)):
+            if waiting_for_runtime(state.current_status(kind, key)):
+                _later(state, 0, kind, key)
+
+
+def _cache_runtime(state: OperatorState, runtime: dict[str, Any]) -> None:
+    meta = runtime["metadata"]
+    state.runtimes[(runtime.get("kind", ""), meta.get("namespace") or "", meta["name"])] = runtime
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=labels.MANAGED_SELECTOR, registry=registry)

@@ -296,6 +296,15 @@ class Kube:
         reply = await self._request("GET", f"{path_of(kind, namespace)}?{query}", verb="list")
         return reply.get("items", [])
 
+    @uses(GROUP, "finetuneruntimes", "list")
+    @uses(GROUP, "clusterfinetuneruntimes", "list")
+    async def list_runtimes(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+        """ClusterFinetuneRuntimes, or FinetuneRuntimes in one namespace (None: all)."""
+        reply = await self._request("GET", path_of(kind, namespace), verb="list")
+        for item in reply.get("items", []):
+            item.setdefault("kind", kind)  # list items carry no kind
+        return reply.get("items", [])
+
     @uses("kueue.x-k8s.io", "workloads", "list")
     async def workload_of(self, namespace: str, job_uid: str) -> dict[str, Any] | None:
         """The Kueue Workload that a Job owns (Kueue creates one per Job, owned by it), or

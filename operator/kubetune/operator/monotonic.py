@@ -8,7 +8,8 @@ would go backwards:
 
 - a terminal phase (Succeeded, Failed) is final: a patch that would leave it is dropped
   whole. The one way out is a verdict given before anything ran, which its author may
-  lift: a spec that failed validation (InvalidSpec or NotPermitted, then fixed), a job that does not fit
+  lift: a spec that failed validation (InvalidSpec, NotPermitted or RuntimeFieldLocked, then
+  fixed), a job that does not fit
   (DoesNotFit, then annotated kubetune.io/skip-fit-check) or whose Job the API server
   refused (ChildRejected, then a changed spec);
 - within one job, `progress.step` never decreases, except after a suspension (a user's
@@ -24,10 +25,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..runtimes import RUNTIME_FIELD_LOCKED
 from .conditions import CHILD_REJECTED, DOES_NOT_FIT, INVALID_SPEC, NOT_PERMITTED
 
 TERMINAL = ("Succeeded", "Failed")
-PRE_RUN_VERDICTS = (INVALID_SPEC, NOT_PERMITTED, DOES_NOT_FIT, CHILD_REJECTED)
+PRE_RUN_VERDICTS = (INVALID_SPEC, NOT_PERMITTED, DOES_NOT_FIT, CHILD_REJECTED, RUNTIME_FIELD_LOCKED)
 _COUNTERS = ("attempts", "gpuSeconds")
 
 

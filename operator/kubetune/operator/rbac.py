@@ -30,6 +30,9 @@ PERMISSIONS: tuple[Permission, ...] = (
     # OpenShift) then requires `update` on the owner's finalizers subresource.
     Permission("kubetune.io", "finetunejobs/finalizers", ("update",)),
     Permission("kubetune.io", "evaljobs/finalizers", ("update",)),
+    # Runtime templates: only read (a job resolves against one; jobs wait for a missing one).
+    Permission("kubetune.io", "finetuneruntimes", WATCH),
+    Permission("kubetune.io", "clusterfinetuneruntimes", WATCH),
     # Children: trainer config, the training Job, a headless Service for multi-node.
     Permission("", "configmaps", (*WATCH, "create", "patch", "delete")),
     Permission("", "services", (*WATCH, "create", "patch", "delete")),

@@ -20,6 +20,18 @@ from ..api import EvalJobSpec, FinetuneJobSpec, eval_config_for, trainer_config_
 from ..api.evaljob import BaselineTraining
 from ..api.names import config_map_name, eval_run_job_name, train_job_name
 from ..api.trainer_config import EvalModelConfig
+from ..runtimes import (
+    INVALID_RUNTIME,
+    MULTIPLE_DEFAULT_RUNTIMES,
+    RUNTIME_FIELD_LOCKED,
+    RUNTIME_NOT_FOUND,
+    Resolution,
+    RuntimeProblem,
+    from_record,
+    resolve,
+    runtime_label,
+    select_runtime,
+)
 from ..validation import validate_document
 from . import builders
 from . import conditions as c
@@ -38,6 +50,7 @@ from .status import (
     invalid_status,
     redact,
     rejected_status,
+    runtime_waiting_status,
 )
 
 REJECTION_CODES = (400, 403, 404, 422)
@@ -159,6 +172,55 @@ def _rejected_for_good(old: dict[str, Any], generation: int | None) -> bool:
             and (old.get("failure") or {}).get("reason") == c.CHILD_REJECTED)
 
 
+RUNTIME_RETRY_SECONDS = 30.0
+"""How soon a job waiting for its runtime looks again without a runtime watch event."""
+RUNTIME_WAITING = (RUNTIME_NOT_FOUND, MULTIPLE_DEFAULT_RUNTIMES, INVALID_RUNTIME)
+
+
+def waiting_for_runtime(status: dict[str, Any]) -> bool:
+    """Whether a job's status says it waits for a runtime (a runtime event wakes it)."""
+    return (c.find(status.get("conditions"), c.VALIDATED) or {}).get("reason") in RUNTIME_WAITING
+
+
+def resolve_runtime(state: OperatorState, body: dict[str, Any], spec: Any,
+                    old: dict[str, Any]) -> Resolution:
+    """The job resolved against its runtime. Once recorded in status.runtime, the recorded
+    runtime is used for ever, so an edited or deleted runtime never changes a job that has
+    started (a multi-node restart builds the same pods). A job that started without one
+    (no record, but a Job) keeps running without. Raises RuntimeProblem."""
+    recorded = old.get("runtime")
+    if recorded:
+        return replace(resolve(spec, from_record(recorded)), record=recorded)
+    if old.get("jobName"):
+        return Resolution(spec)
+    runtime = select_runtime(spec, body["metadata"]["namespace"],
+                             state.runtimes_of("ClusterFinetuneRuntime"),
+                             state.runtimes_of("FinetuneRuntime"))
+    resolution = resolve(spec, runtime)
+    if runtime is not None:
+        # The chart's allowlists (image, priority class, tolerations, nodeSelector) hold for
+        # what the runtime brings too: the admission policy only sees the job's own fields.
+        resolved = {**body, "spec": resolution.spec.to_wire()}
+        if problems := placement_problems(resolved, state.settings.placement_policy):
+            raise RuntimeProblem(c.NOT_PERMITTED, [
+                f"{p} (with {runtime_label(runtime)} applied)" for p in problems])
+    return resolution
+
+
+async def _runtime_problem(state: OperatorState, kind: str, visit: Visit,
+                           problem: RuntimeProblem) -> float | None:
+    """A locked field or a refused placement: Failed until the spec changes. A missing or
+    ambiguous runtime, or one that makes the job invalid: Pending, looked at again."""
+    types = c.FINETUNE_TYPES if kind == "FinetuneJob" else c.EVAL_TYPES
+    if problem.reason in (RUNTIME_FIELD_LOCKED, c.NOT_PERMITTED):
+        await write_status(state, kind, visit.body, visit.old, invalid_status(
+            problem.problems, visit.generation, visit.old, visit.now, types, problem.reason))
+        return None
+    await write_status(state, kind, visit.body, visit.old, runtime_waiting_status(
+        problem.problems, problem.reason, visit.generation, visit.old, visit.now, types))
+    return RUNTIME_RETRY_SECONDS
+
+
 def _waiting_after_rejection(state: OperatorState, kind: str, key: Key,
                              generation: int | None) -> bool:
     """After a 403 or 404, no create is tried before the retry time, whatever the events;
@@ -212,7 +274,11 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
     body, old, generation, now = visit.body, visit.old, visit.generation, visit.now
     job_name, job = visit.job_name, visit.job
     namespace = key[0]
-    spec = FinetuneJobSpec.model_validate(body["spec"])
+    try:
+        resolution = resolve_runtime(state, body, FinetuneJobSpec.model_validate(body["spec"]), old)
+    except RuntimeProblem as problem:
+        return await _runtime_problem(state, "FinetuneJob", visit, problem)
+    spec: FinetuneJobSpec = resolution.spec
     fit = await state.check_fit(body, spec)
     blocked = fit.fits is False
     if blocked and (body["metadata"].get("annotations") or {}).get(SKIP_FIT_CHECK) == "true":
@@ -229,7 +295,8 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
             and not (restarting and _any_running(pods))):
         try:
             job, waiting = await _create_training(state, body, spec, next_attempt,
-                                                  strategy=(fit.plan or {}).get("strategy"))
+                                                  strategy=(fit.plan or {}).get("strategy"),
+                                                  resolution=resolution)
         except ChildRejected as rejection:
             return await _report_rejection(state, "FinetuneJob", visit, rejection)
         if key not in state.finetunejobs:
@@ -254,7 +321,8 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
     eval_name = old.get("evalJobName")  # created once; not re-created if a user deletes it
     if run.state == o.SUCCEEDED and spec.evaluation and not eval_name:
         try:
-            eval_name = await _create_evaluation(state, body, spec, generation)
+            eval_name = await _create_evaluation(state, body, spec, generation,
+                                                 resolution.record)
         except ChildRejected as rejection:
             again = _evaluation_rejected(state, body, generation, rejection)
     wire = spec.to_wire()
@@ -265,6 +333,8 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
         generation=g.observed_generation(generation, old, applied), old=old, fit=fit,
         blocked=blocked, run=run, suspend_requested=spec.suspend, eval_job_name=eval_name,
         gpus_per_pod=spec.resources.gpus, now=now, job_name=None if waiting else job_name)
+    if resolution.record:
+        status["runtime"] = resolution.record
     _record_outcome(state, "FinetuneJob", namespace, old, status)
     await write_status(state, "FinetuneJob", body, old, status)
     if run.state == o.RESTARTING and job is not None and not job["metadata"].get(
@@ -289,7 +359,8 @@ Created = tuple[dict[str, Any] | None, str | None]
 
 async def _create_training(state: OperatorState, body: dict[str, Any],
                            spec: FinetuneJobSpec, attempt: int = 1,
-                           strategy: str | None = None) -> Created:
+                           strategy: str | None = None,
+                           resolution: Resolution | None = None) -> Created:
     """`strategy`: the planner's ddp/fsdp for resources.strategy auto (None: not planned)."""
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if not await _still_exists(state, "FinetuneJob", body):
@@ -300,7 +371,8 @@ async def _create_training(state: OperatorState, body: dict[str, Any],
     if spec.resources.nodes > 1:
         parts.append(builders.headless_service(body))
     return await _create_children(state, "FinetuneJob", body, parts,
-                                  builders.training_job(body, spec, state.settings, attempt))
+                                  builders.training_job(body, spec, state.settings, attempt,
+                                                        pod=resolution and resolution.pod))
 
 
 async def _create_children(state: OperatorState, kind: str, body: dict[str, Any],
@@ -421,14 +493,15 @@ async def _sync_suspend(state: OperatorState, spec: FinetuneJobSpec, job: dict[s
 
 
 async def _create_evaluation(state: OperatorState, body: dict[str, Any],
-                             spec: FinetuneJobSpec, generation: int | None) -> str | None:
+                             spec: FinetuneJobSpec, generation: int | None,
+                             runtime: dict[str, Any] | None = None) -> str | None:
     """Create the EvalJob of spec.evaluation; None while an earlier refusal holds, or while
     an earlier run's EvalJob holds its name (its deletion brings the next reconcile)."""
     key = (EVALUATION_OF, body["metadata"]["namespace"], body["metadata"]["name"])
     rejected = state.rejected.get(key)
     if rejected and rejected[0] == generation and time.monotonic() < rejected[1]:
         return None
-    eval_job = builders.eval_job_from_finetune(body, spec, spec.evaluation)
+    eval_job = builders.eval_job_from_finetune(body, spec, spec.evaluation, runtime)
     existing, _ = await _create_or_read(state, eval_job)
     state.rejected.pop(key, None)
     if not own.belongs_to(existing, [body["metadata"]["uid"]]):
@@ -493,12 +566,16 @@ async def sync_eval(state: OperatorState, key: Key) -> float | None:
     body, old, generation, now = visit.body, visit.old, visit.generation, visit.now
     job_name, job = visit.job_name, visit.job
     namespace, name = key
-    spec = EvalJobSpec.model_validate(body["spec"])
+    try:
+        resolution = resolve_runtime(state, body, EvalJobSpec.model_validate(body["spec"]), old)
+    except RuntimeProblem as problem:
+        return await _runtime_problem(state, "EvalJob", visit, problem)
+    spec: EvalJobSpec = resolution.spec
     source = resolve_eval_model(state, namespace, spec)
     waiting = visit.in_the_way
     if source.ready and job is None and not waiting:
         try:
-            job, waiting = await _create_evaluation_run(state, body, spec, source)
+            job, waiting = await _create_evaluation_run(state, body, spec, source, resolution)
         except ChildRejected as rejection:
             return await _report_rejection(state, "EvalJob", visit, rejection)
         if key not in state.evaljobs:
@@ -516,6 +593,8 @@ async def sync_eval(state: OperatorState, key: Key) -> float | None:
                          model_failed_reason=source.failed_reason, run=run,
                          thresholds=spec.thresholds, now=now, job_name=job_name,
                          task=source.task)
+    if resolution.record:
+        status["runtime"] = resolution.record
     if status.get("results"):
         state.metrics.record_eval_results(namespace, name, status["results"])
     _record_outcome(state, "EvalJob", namespace, old, status)
@@ -595,7 +674,7 @@ def resolve_eval_model(state: OperatorState, namespace: str, spec: EvalJobSpec) 
 
 
 async def _create_evaluation_run(state: OperatorState, body: dict[str, Any], spec: EvalJobSpec,
-                                 source: EvalSource) -> Created:
+                                 source: EvalSource, resolution: Resolution) -> Created:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if not await _still_exists(state, "EvalJob", body):
         return None, None
@@ -610,7 +689,7 @@ async def _create_evaluation_run(state: OperatorState, body: dict[str, Any], spe
     return await _create_children(
         state, "EvalJob", body, [builders.config_map("EvalJob", body, config)],
         builders.evaluation_job(body, config, spec, state.settings, source.secrets,
-                                [u for u in uris if u]))
+                                [u for u in uris if u], pod=resolution.pod))
 
 
 def eval_jobs_waiting_on(state: OperatorState, namespace: str, finetune_name: str) -> list[Key]:

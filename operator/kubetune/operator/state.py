@@ -37,6 +37,8 @@ class OperatorState:
     check the owner uid (see ownership.py)."""
     pods: dict[Key, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
     """Pods by (namespace, Job name), then by pod name."""
+    runtimes: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    """Runtime templates by (kind, namespace or "" for ClusterFinetuneRuntimes, name)."""
     written: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     """The status last written per (kind, namespace, name): newer than the watch cache until
     the watch event of our own write arrives."""
@@ -82,3 +84,6 @@ class OperatorState:
         self.retries.pop((kind, *key), None)
         self.rejected.pop((kind, *key), None)
         self.rejected.pop((f"{kind}.evaluation", *key), None)
+
+    def runtimes_of(self, kind: str) -> list[dict[str, Any]]:
+        return [obj for (k, _, _), obj in self.runtimes.items() if k == kind]

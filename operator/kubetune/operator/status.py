@@ -60,6 +60,29 @@ def invalid_status(problems: list[str], generation: int | None, old: dict[str, A
     }
 
 
+def runtime_waiting_status(problems: list[str], reason: str, generation: int | None,
+                           old: dict[str, Any], now: str,
+                           types: tuple[str, ...] = c.FINETUNE_TYPES) -> dict[str, Any]:
+    """No usable runtime yet (missing, several defaults, or one that makes the job invalid):
+    Pending, not Failed: the platform team can fix the runtime, and the job then starts."""
+    message = "; ".join(problems)
+    wanted = {
+        c.VALIDATED: c.condition(c.VALIDATED, False, reason, message),
+        c.RESOURCES_FIT: c.condition(c.RESOURCES_FIT, None, c.UNKNOWN, "waiting for the runtime"),
+        c.RUNNING: c.condition(c.RUNNING, False, reason, message),
+        c.SUCCEEDED: c.condition(c.SUCCEEDED, False, reason),
+        c.FAILED: c.condition(c.FAILED, False, reason),
+        c.SUSPENDED: c.condition(c.SUSPENDED, False, c.NOT_SUSPENDED),
+        c.PASSED: c.condition(c.PASSED, None, reason),
+    }
+    return {
+        "observedGeneration": generation,
+        "phase": "Pending",
+        "conditions": c.merge_conditions(old.get("conditions"), [wanted[t] for t in types],
+                                         now=now, generation=generation),
+    }
+
+
 REJECTED_FAILS = (400, 422)
 """Codes of a child create that no retry of the same spec can cure: the job fails."""
 

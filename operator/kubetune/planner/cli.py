@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="QUANTITY",
         help="memory of one GPU, e.g. 80Gi (default: spec.resources.gpuMemory, else 80Gi for nvidia.com/gpu)",
     )
+    parser.add_argument(
+        "--runtime",
+        type=Path,
+        metavar="FILE",
+        help="a ClusterFinetuneRuntime/FinetuneRuntime manifest file: plan the job as resolved "
+        "against it (its GPUs, GPU resource name and hyperparameter defaults)",
+    )
     parser.add_argument("-o", "--output", choices=["table", "json"], default="table")
 
 
@@ -61,13 +68,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> JobPlan:
-    spec = _load_spec(args.filename)
+    spec = _load_spec(args.filename, getattr(args, "runtime", None))
     config = _load_config(spec, args.config_json)
     capacity = gpu_memory_bytes(spec, override=args.gpu_memory)
     return plan_finetune_job(spec, config, capacity)
 
 
-def _load_spec(filename: str):  # -> FinetuneJobSpec
+def _load_spec(filename: str, runtime_file: Path | None = None):  # -> FinetuneJobSpec
     from pydantic import ValidationError
 
     from kubetune.api import FinetuneJobSpec
@@ -88,11 +95,29 @@ def _load_spec(filename: str):  # -> FinetuneJobSpec
         raise PlanInputError("spec", "must be a mapping")
     _check_quantities(spec)
     try:
-        return FinetuneJobSpec.model_validate(spec)
+        parsed = FinetuneJobSpec.model_validate(spec)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
         raise PlanInputError(where, error["msg"]) from exc
+    return _with_runtime(jobs[0], runtime_file) if runtime_file else parsed
+
+
+def _with_runtime(doc: dict[str, Any], runtime_file: Path):  # -> FinetuneJobSpec
+    """The job's spec resolved against the runtimes in `runtime_file`, as the operator would."""
+    from kubetune.runtimes import RuntimeProblem, resolve_offline
+
+    try:
+        runtimes = [d for d in yaml.safe_load_all(runtime_file.read_text()) if isinstance(d, dict)]
+    except OSError as exc:
+        raise PlanInputError(str(runtime_file), f"cannot be read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise PlanInputError(str(runtime_file), f"is not valid YAML: {exc}") from exc
+    try:
+        return resolve_offline(doc, runtimes).spec
+    except RuntimeProblem as exc:
+        where, _, message = exc.problems[0].partition(": ")
+        raise PlanInputError(where, f"{message} ({exc.reason})") from exc
 
 
 def _check_quantities(spec: dict[str, Any]) -> None:
