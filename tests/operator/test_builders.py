@@ -161,3 +161,32 @@ def test_claim_volume_names_are_distinct_dns_labels():
     assert len(set(names)) == len(names)
     for name in names:
         assert len(name) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name
+
+
+def test_runtime_pod_extras_join_the_operators_without_replacing_its_own():
+    """A runtime's env replaces a default such as HF_HOME (its models forbid POD_IP and
+    KUBETUNE_*), its volumes and mounts sit beside the operator's, its labels never replace
+    the operator's selector labels, and its service account gets no token."""
+    from kubetune.runtimes import PodExtras
+
+    extras = PodExtras(
+        env=[{"name": "HF_HOME", "value": "/mnt/hf"},
+             {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+        volumes=[{"name": "hf", "persistentVolumeClaim": {"claimName": "hf-cache", "readOnly": False}}],
+        volume_mounts=[{"name": "hf", "mountPath": "/mnt/hf", "readOnly": False}],
+        labels={"cost-center": "ml"}, annotations={"example.com/a": "b"},
+        service_account_name="trainer")
+    spec = FinetuneJobSpec.model_validate(BODY["spec"])
+    template = builders.training_job(BODY, spec, Settings(), pod=extras)["spec"]["template"]
+    pod, container = template["spec"], template["spec"]["containers"][0]
+    env = [e["name"] for e in container["env"]]
+    assert env.count("HF_HOME") == 1 and {"name": "HF_HOME", "value": "/mnt/hf"} in container["env"]
+    assert {"POD_IP", "KUBETUNE_TERMINATION_LOG", "TOKEN"} <= set(env)
+    assert [v["name"] for v in pod["volumes"]][:4] == ["config", "dshm", "tmp", "cache"]
+    assert pod["volumes"][-1]["name"] == "hf" and container["volumeMounts"][-1]["mountPath"] == "/mnt/hf"
+    assert template["metadata"]["labels"]["cost-center"] == "ml"
+    assert template["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kubetune"
+    assert template["metadata"]["annotations"] == {"example.com/a": "b"}
+    assert pod["serviceAccountName"] == "trainer" and pod["automountServiceAccountToken"] is False
+    plain = builders.training_job(BODY, spec, Settings())["spec"]["template"]
+    assert "serviceAccountName" not in plain["spec"] and "annotations" not in plain["metadata"]
