@@ -198,3 +198,15 @@ def test_the_fast_path_the_trainer_ran_reaches_status_result_and_a_malformed_one
         "phase": "Succeeded", "result": {"modelUri": "pvc://m/model",
                                          "fastPath": {**fast, "packedAttention": "sideways"}}}))
     assert bad["result"] == {"modelUri": "pvc://m/model"}
+
+
+def test_dpo_reward_accuracy_and_margin_reach_progress_and_result():
+    progress = progress_from_report({"step": 5, "totalSteps": 10, "trainLoss": 0.6,
+                                     "rewardAccuracy": 0.7512345, "rewardMargin": 0.123456}, "T")
+    assert (progress["rewardAccuracy"], progress["rewardMargin"]) == (0.7512, 0.1235)
+    summary = {"phase": "Succeeded", "result": {
+        "adapterUri": "pvc://m/adapter", "rewardAccuracy": 0.9, "rewardMargin": 1.5,
+        "evalRewardAccuracy": 0.95}}
+    new = status(run=o.RunObservation(o.SUCCEEDED, c.COMPLETED, summary=summary))
+    assert new["result"] == {"adapterUri": "pvc://m/adapter", "rewardAccuracy": 0.9,
+                             "rewardMargin": 1.5, "evalRewardAccuracy": 0.95}

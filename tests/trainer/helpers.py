@@ -116,3 +116,28 @@ def load(config: dict):
     from kubetune.api import TrainerConfig
 
     return TrainerConfig.model_validate(config)
+
+
+def colour_feedback(count: int, seed: int = 0) -> list[dict]:
+    """Feedback rows on the colour task, as users of a deployed model would leave them: the
+    right number for a colour is liked (5 or thumbs up), a wrong one disliked (1-2 or thumbs
+    down), some with a correction, some as explicit chosen/rejected pairs. Every row has its
+    own prompt (a running index), so pairs never repeat."""
+    rng = random.Random(seed)
+    numbers = WORDS[20:30]
+    rows = []
+    for index in range(count):
+        colour = rng.choice(COLOURS)
+        prompt = f"which one is {colour} ? {index}"
+        right = ANSWERS[colour]
+        wrong = f"the {colour} one is number {rng.choice([n for n in numbers if n not in right])}"
+        kind = index % 3
+        if kind == 0:
+            rows.append({"prompt": prompt, "chosen": right, "rejected": wrong})
+        elif kind == 1:
+            rows.append({"prompt": prompt, "response": wrong, "rating": rng.choice([1, 2, False]),
+                         "correction": right})
+        else:
+            rows += [{"prompt": prompt, "response": right, "rating": rng.choice([5, "up"])},
+                     {"prompt": prompt, "response": wrong, "rating": "down"}]
+    return rows

@@ -46,7 +46,7 @@ def test_padding_in_packed_batches_is_never_a_target_nor_counted(tiny_lm):
     batch = collate_packed(rows, tokenizer.pad_token_id)
     for k, row in enumerate(rows):
         assert (batch["labels"][k, len(row.input_ids):] == IGNORE_INDEX).all()
-    recipe = SimpleNamespace(classification=False)
+    recipe = SimpleNamespace(classification=False, dpo=None)
     counted = FinetuneRecipe._target_count(recipe, batch)
     real_targets = sum(sum(label != IGNORE_INDEX for label in row.labels[1:]) for row in rows)
     assert counted == real_targets

@@ -89,7 +89,7 @@ def model_card(*, config, data_report: dict, result: dict, merged: bool,
         "## Files",
         "",
     ]
-    if config.method.type == "full":
+    if not config.method.trains_adapter:
         lines.append("- `model/`: the trained model and tokenizer")
     else:
         lines.append("- `adapter/`: the LoRA adapter and tokenizer (load on top of the base model)")

@@ -5,6 +5,8 @@ Runs under `accelerate launch` (one process per GPU, one per CPU node), or as a 
 
 Features:
 - LoRA (peft, "all-linear" or named modules), QLoRA (4-bit base, GPU only) and full finetuning
+- DPO on preference pairs (preference.py), on LoRA adapters (the reference is the base with
+  the adapters disabled) or all weights (a frozen copy is the reference)
 - causal LM (loss on assistant/completion tokens only) and sequence classification
 - packing for causal LM with per-example position ids: no attention across examples
 - mixed precision (bf16 where the GPU has it, fp32 on CPU), gradient checkpointing,
@@ -20,6 +22,7 @@ so a resumed run continues with the batches and dropout masks an uninterrupted r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -31,9 +34,15 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
-from . import checkpointing, fastpath, health, outputs, parallel
+from . import checkpointing, fastpath, health, outputs, parallel, preference
 from .data import DataSpec, prepare_data
-from .data.batches import StepSchedule, collate_flattened, collate_packed, collate_padded
+from .data.batches import (
+    StepSchedule,
+    collate_flattened,
+    collate_packed,
+    collate_padded,
+    collate_pairs,
+)
 from .data.encode import IGNORE_INDEX
 from .data.packing import pack
 from .data.report import log_lines
@@ -70,6 +79,9 @@ class FinetuneRecipe:
         self.config = config
         self.hyper = config.hyperparameters
         self.classification = config.model.task == "sequence-classification"
+        # DPO: method.dpo is resolved by the operator (beta, adapter lora or full).
+        self.dpo = config.method.dpo if config.method.type == "dpo" else None
+        self.reference = None  # the frozen copy of a full DPO run
         self.dest = Destination(config.output.uri)
         self.progress = progress or Progress()
         self.serve_progress = serve_progress
@@ -90,6 +102,14 @@ class FinetuneRecipe:
         self.fast = fastpath.choose(
             self.hyper.fast_path, fastpath.probe(), task=self.config.model.task,
             packing=self.packing, precision=self.mixed_precision, optimizer=self.hyper.optimizer)
+        if self.dpo and self.fast.liger:
+            # DPO needs the policy's and the reference's log-probs of every completion token:
+            # Liger's fused cross-entropy returns only a loss.
+            if self.hyper.fast_path.liger == "on":
+                raise InvalidConfig("hyperparameters.fastPath.liger on is not supported with "
+                                    "method.type dpo; use auto or off")
+            self.fast = dataclasses.replace(
+                self.fast, liger=False, notes=(*self.fast.notes, "liger off: method dpo"))
         self.strategy = self.config.resources.strategy
         self.accelerator = parallel.make_accelerator(self.strategy, cuda=cuda,
                                                      mixed_precision=self.mixed_precision)
@@ -134,6 +154,7 @@ class FinetuneRecipe:
         self.step = 0
         self.state = {"bestMetric": None, "evalsWithoutImprovement": 0, "trainLoss": None,
                       "evalLoss": None, "evalAccuracy": None, "history": [],
+                      "rewardAccuracy": None, "rewardMargin": None, "evalRewardAccuracy": None,
                       "firstLoss": None, "bestStep": None, "bestEval": None, "warnings": [],
                       "plateau": None}
         # The trainable weights at the best evaluation so far (CPU copies), restored before
@@ -183,10 +204,22 @@ class FinetuneRecipe:
             raise InvalidConfig("earlyStopping.metric evalAccuracy needs sequence-classification")
         if stopping and self.config.dataset.validation is None:
             raise InvalidConfig("earlyStopping needs dataset.validation (a set or splitRatio)")
+        if method == "dpo":
+            if self.config.dataset.format != "feedback":
+                raise InvalidConfig("method.type dpo needs dataset.format feedback")
+            if hyper.packing:
+                raise InvalidConfig("hyperparameters.packing must be false for method.type dpo")
+            if self.config.method.dpo is None:
+                raise InvalidConfig("method.dpo must be resolved for method.type dpo")
 
     @property
     def packing(self) -> bool:
-        return bool(self.hyper.packing) and not self.classification
+        return bool(self.hyper.packing) and not self.classification and self.dpo is None
+
+    @property
+    def trained(self) -> str:
+        """What is trained: lora, qlora or full (dpo: its adapter)."""
+        return self.dpo.adapter if self.dpo else self.config.method.type
 
     def _batchable(self, encoded):
         return pack(encoded, self.hyper.max_seq_length) if self.packing else encoded
@@ -196,7 +229,7 @@ class FinetuneRecipe:
         model = load_model(
             self.config.model.uri, self.config.model.task,
             label_mapping=self.data.label_mapping,
-            dtype=weights_dtype(method.type, self.mixed_precision),
+            dtype=weights_dtype(self.trained, self.mixed_precision),
             quantize_4bit=method.type == "qlora",
             pad_token_id=self.tokenizer.pad_token_id,
             source=source,
@@ -212,7 +245,11 @@ class FinetuneRecipe:
             model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False}
             )
-        if method.type in ("lora", "qlora"):
+        if self.trained == "full" and self.dpo:
+            # Before any weight changes; 16 bits under mixed precision, as the planner prices it.
+            self.reference = preference.frozen_copy(
+                model, weights_dtype("lora", self.mixed_precision)).to(self.accelerator.device)
+        if self.trained in ("lora", "qlora"):
             model = add_lora(model, method.lora, self.config.model.task,
                              quantized=method.type == "qlora",
                              gradient_checkpointing=self.hyper.gradient_checkpointing)
@@ -222,8 +259,9 @@ class FinetuneRecipe:
                 parameter.data = parameter.data.float()
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
-        self.info("model: %s, %s, %d of %d parameters trainable", self.config.model.uri,
-                  method.type, trainable, total)
+        self.info("model: %s, %s%s, %d of %d parameters trainable", self.config.model.uri,
+                  method.type, f" ({self.dpo.adapter}, beta {self.dpo.beta})" if self.dpo else "",
+                  trainable, total)
         return model
 
     # ------------------------------------------------------------------------------ train
@@ -240,6 +278,8 @@ class FinetuneRecipe:
             self.step += 1
             throughput.add(real_tokens)
             smoothed = self._check_health(loss)
+            if self.dpo:
+                self._track_rewards(*self.step_rewards)
             self._report_progress(throughput, smoothed)
             if self.step % log_every == 0 or self.step in (1, self.total_steps):
                 self._log_step(loss, throughput)
@@ -263,7 +303,8 @@ class FinetuneRecipe:
 
     def _train_step(self, step: int) -> tuple[float, int, bool]:
         """One optimizer step over `accumulation` micro-batches; returns the global mean loss,
-        real tokens on all ranks, and whether any rank was asked to stop."""
+        real tokens on all ranks, and whether any rank was asked to stop. DPO: the reward
+        accuracy and margin of the step go into self.step_rewards."""
         device = self.accelerator.device
         batches = [self._collate([self.train_items[i] for i in indices])
                    for indices in self.schedule.micro_batches(step, self.rank)]
@@ -276,15 +317,18 @@ class FinetuneRecipe:
         else:
             global_targets = targets
         scale = loss_scale(global_targets, self.world)
-        loss_sum = 0.0
+        loss_sum = correct = margin = 0.0
         for index, batch in enumerate(batches):
             last = index == len(batches) - 1
             # Gradients are all-reduced once per step, on the last micro-batch.
             with nullcontext() if last else self.accelerator.no_sync(self.model):
                 with self.accelerator.autocast():
-                    batch_loss, _, _ = self._forward(self.model, batch, device)
+                    batch_loss, _, batch_correct, batch_margin = self._batch_stats(
+                        self.model, batch, device)
                 self.accelerator.backward(batch_loss * scale)
             loss_sum += batch_loss.item()
+            correct += batch_correct
+            margin += batch_margin
         self.accelerator.clip_grad_norm_(self.model.parameters(), CLIP_GRAD_NORM)
         self.optimizer.step()
         self.scheduler.step()
@@ -292,12 +336,17 @@ class FinetuneRecipe:
         real_tokens = sum(int(batch["real_tokens"]) for batch in batches)
         # One small all-reduce per step: the loss for the log and the SIGTERM flag, so that
         # every rank stops at the same step even if the signal reached them at different times.
-        stats = torch.tensor([loss_sum, targets, real_tokens, float(self.stop.requested)],
-                             dtype=torch.float64, device=device)
+        stats = torch.tensor([loss_sum, targets, real_tokens, float(self.stop.requested),
+                              correct, margin], dtype=torch.float64, device=device)
         stats = self.accelerator.reduce(stats, "sum") if self.world > 1 else stats
+        if self.dpo:
+            self.step_rewards = (float(stats[4] / max(stats[1], 1)),
+                                 float(stats[5] / max(stats[1], 1)))
         return float(stats[0] / max(stats[1], 1)), int(stats[2]), bool(stats[3] > 0)
 
     def _collate(self, items):
+        if self.dpo:
+            return collate_pairs(items, self.tokenizer.pad_token_id)
         if self.packing and self.fast.flatten:
             return collate_flattened(items)
         if self.packing:
@@ -306,9 +355,33 @@ class FinetuneRecipe:
         return collate_padded(items, self.tokenizer.pad_token_id)
 
     def _target_count(self, batch) -> int:
+        if self.dpo:
+            return int(batch["pairs"])  # the DPO loss is a mean over pairs
         if self.classification:
             return len(batch["labels"])
         return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+
+    def _batch_stats(self, model, batch, device):
+        """(summed loss, number of targets, number correct, summed reward margin): for DPO the
+        targets are pairs and "correct" the pairs whose chosen reward beats the rejected one."""
+        if self.dpo:
+            return self._preference_forward(model, batch, device)
+        return (*self._forward(model, batch, device), 0.0)
+
+    def _preference_forward(self, model, batch, device):
+        inputs = {k: v.to(device) for k, v in batch.items()
+                  if k in ("input_ids", "attention_mask")}
+        labels = batch["labels"].to(device)
+        unwrapped = self.accelerator.unwrap_model(model)
+        # The reference first, without gradients: nothing of it stays alive for backward.
+        with torch.no_grad(), preference.reference_of(unwrapped, self.reference) as reference:
+            reference_logps = preference.sequence_logps(
+                reference(**inputs, use_cache=False).logits, labels)
+        policy_logps = preference.sequence_logps(model(**inputs, use_cache=False).logits, labels)
+        losses, chosen, rejected = preference.dpo_loss(policy_logps, reference_logps,
+                                                       self.dpo.beta)
+        return (losses.sum(), len(losses), float((chosen > rejected).sum()),
+                float((chosen - rejected).sum()))
 
     def _forward(self, model, batch, device):
         """(summed loss, number of targets, number correct) for one batch."""
@@ -344,7 +417,7 @@ class FinetuneRecipe:
         totals = torch.zeros(3, dtype=torch.float64, device=device)
         for items in batches[self.rank::self.world]:
             with self.accelerator.autocast():
-                loss, count, correct = self._forward(model, self._collate(items), device)
+                loss, count, correct, _ = self._batch_stats(model, self._collate(items), device)
             totals += torch.tensor([loss.item(), count, correct], dtype=torch.float64,
                                    device=device)
         if self.world > 1:
@@ -353,6 +426,8 @@ class FinetuneRecipe:
         metrics = {"evalLoss": float(totals[0] / max(totals[1], 1))}
         if self.classification:
             metrics["evalAccuracy"] = float(totals[2] / max(totals[1], 1))
+        if self.dpo:  # share of held-out pairs whose chosen reward beats the rejected one
+            metrics["evalRewardAccuracy"] = float(totals[2] / max(totals[1], 1))
         return metrics
 
     def _check_health(self, loss: float) -> float:
@@ -431,6 +506,13 @@ class FinetuneRecipe:
                   self.state["bestMetric"], self.step)
         return best
 
+    def _track_rewards(self, accuracy: float, margin: float) -> None:
+        """Smoothed like the loss: a step's few pairs give a noisy accuracy."""
+        self.state["rewardAccuracy"] = health.ema(self.state["rewardAccuracy"], accuracy)
+        self.state["rewardMargin"] = health.ema(self.state["rewardMargin"], margin)
+        self.progress.update(rewardAccuracy=round(self.state["rewardAccuracy"], 4),
+                             rewardMargin=round(self.state["rewardMargin"], 4))
+
     def _report_progress(self, throughput: Throughput, loss: float) -> None:
         seconds_per_step = throughput.seconds_per_step()
         remaining = self.total_steps - self.step
@@ -446,10 +528,12 @@ class FinetuneRecipe:
     def _log_step(self, loss: float, throughput: Throughput) -> None:
         snapshot = self.progress.snapshot()
         eta = snapshot["etaSeconds"]
-        self.info("step %d/%d (%3.0f%%) epoch %.2f loss %.4f lr %.2e tokens/s %.0f eta %s",
+        rewards = (f" reward accuracy {self.state['rewardAccuracy']:.3f} margin "
+                   f"{self.state['rewardMargin']:.3f}" if self.dpo else "")
+        self.info("step %d/%d (%3.0f%%) epoch %.2f loss %.4f lr %.2e tokens/s %.0f eta %s%s",
                   self.step, self.total_steps, 100 * self.step / self.total_steps,
                   snapshot["epoch"], loss, snapshot["learningRate"],
-                  snapshot["tokensPerSecond"], f"{eta:.0f}s" if eta is not None else "-")
+                  snapshot["tokensPerSecond"], f"{eta:.0f}s" if eta is not None else "-", rewards)
 
     def _save_checkpoint(self) -> None:
         self.accelerator.wait_for_everyone()
@@ -491,6 +575,9 @@ class FinetuneRecipe:
         result = {"trainLoss": _round(self.state["trainLoss"]),
                   "evalLoss": _round(self.state["evalLoss"]),
                   "evalAccuracy": _round(self.state["evalAccuracy"]),
+                  "rewardAccuracy": _round(self.state["rewardAccuracy"]),
+                  "rewardMargin": _round(self.state["rewardMargin"]),
+                  "evalRewardAccuracy": _round(self.state["evalRewardAccuracy"]),
                   "stoppedEarly": outcome == "early-stopped", "keptStep": kept,
                   "warnings": self.state["warnings"] or None,
                   "plateau": self.state["plateau"], "fastPath": self.fast_path}
@@ -510,7 +597,7 @@ class FinetuneRecipe:
                                        "plateau": self.state["plateau"]}, indent=2))
         if mapping is not None:
             outputs.write_file(dest, "label_mapping.json", json.dumps(mapping.to_json(), indent=2))
-        if config.method.type == "full":
+        if self.trained == "full":
             uris["modelUri"] = outputs.save_model_folder(dest, "model", model, self.tokenizer,
                                                          mapping, state_dict=state_dict)
         else:
@@ -531,7 +618,7 @@ class FinetuneRecipe:
         return uris
 
     def _merged(self, model):
-        if self.config.method.type == "lora":
+        if self.trained == "lora":
             return model.merge_and_unload()
         # A 4-bit base cannot take the merge: reload it in 16 bits and apply the adapter.
         from peft import PeftModel

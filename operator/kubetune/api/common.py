@@ -27,7 +27,7 @@ OptionalName = syntax_type(lambda v: dns_subdomain_problems(v) if v else [],
 """An object name, or "" for none (the API server's default of such fields)."""
 
 Task = Literal["causal-lm", "sequence-classification"]
-DatasetFormat = Literal["chat", "instruction", "completion", "text", "classification"]
+DatasetFormat = Literal["chat", "instruction", "completion", "text", "classification", "feedback"]
 
 
 class SecretRef(SpecModel):

@@ -99,7 +99,9 @@ class DatasetSpec(SpecModel):
     uri: Uri
     """The training set: .jsonl, .json, .csv or .parquet."""
     format: DatasetFormat | None = None
-    """chat, instruction, completion, text or classification; detected from the columns when unset."""
+    """chat, instruction, completion, text, classification or feedback (user feedback:
+    prompt, response, rating, optional correction, or chosen/rejected pairs); detected from the
+    columns when unset."""
     fields: dict[str, ShortString] = Field(default_factory=dict, max_length=16)
     """Column mapping from the format's field names to the file's (e.g. {text: body})."""
     validation: ValidationSplit | None = None
@@ -125,13 +127,48 @@ class LoraSpec(SpecModel):
     """Module names to adapt, or ["all-linear"] for every linear layer but the output head."""
 
 
+class DpoSpec(SpecModel):
+    """Direct Preference Optimization (Rafailov et al. 2023) on preference pairs."""
+
+    beta: float = Field(0.1, gt=0, le=100)
+    """Strength of the pull towards the reference (base) model: larger keeps the policy closer."""
+    adapter: Literal["lora", "full"] = "lora"
+    """What is trained: lora (adapters configured by method.lora; the reference is the base
+    with the adapters disabled, no second copy) or full (all weights; a frozen copy of the base
+    is the reference)."""
+
+
 class MethodSpec(SpecModel):
     """How the model is finetuned."""
 
-    type: Literal["lora", "qlora", "full"] = "lora"
-    """lora (adapters on a 16-bit model), qlora (adapters on a 4-bit model, GPU only) or full."""
+    type: Literal["lora", "qlora", "full", "dpo"] = "lora"
+    """lora (adapters on a 16-bit model), qlora (adapters on a 4-bit model, GPU only), full, or
+    dpo (preference optimization on chosen/rejected pairs; needs dataset.format feedback)."""
     lora: LoraSpec = Field(default_factory=LoraSpec)
-    """Adapter settings for lora and qlora."""
+    """Adapter settings for lora and qlora, and for dpo with adapter lora."""
+    dpo: DpoSpec | None = None
+    """DPO settings (method.type dpo only; default beta 0.1, adapter lora)."""
+
+    @model_validator(mode="after")
+    def _dpo_only_for_dpo(self) -> MethodSpec:
+        if self.dpo is not None and self.type != "dpo":
+            raise ValueError("dpo may only be set when type is dpo")
+        return self
+
+    @property
+    def trains_adapter(self) -> bool:
+        """Whether the output is an adapter (lora, qlora, dpo with adapter lora)."""
+        return self.type in ("lora", "qlora") or (
+            self.type == "dpo" and (self.dpo or DpoSpec()).adapter == "lora")
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel("!has(self.dpo) || (has(self.type) && self.type == 'dpo')",
+                    "dpo may only be set when type is dpo")
+            ]
+        }
+    }
 
 
 class EarlyStopping(SpecModel):
@@ -171,8 +208,15 @@ class FastPath(SpecModel):
     shapes change); on: compile."""
 
 
-DEFAULT_LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
-"""hyperparameters.learningRate when unset, by method.type."""
+DEFAULT_LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5, "dpo-lora": 5e-5,
+                         "dpo-full": 1e-6}
+"""hyperparameters.learningRate when unset, by method.type (dpo: by method.dpo.adapter)."""
+
+
+def default_learning_rate(method: MethodSpec) -> float:
+    if method.type == "dpo":
+        return DEFAULT_LEARNING_RATE[f"dpo-{(method.dpo or DpoSpec()).adapter}"]
+    return DEFAULT_LEARNING_RATE[method.type]
 
 
 class Hyperparameters(SpecModel):
@@ -184,7 +228,8 @@ class Hyperparameters(SpecModel):
     """Optimizer steps to run; 0: epochs decide."""
     learning_rate: float | None = Field(None, gt=0, le=1)
     """Peak learning rate; default by method: 2e-4 for lora and qlora, 2e-5 for full (a
-    LoRA-sized rate overwrites a pretrained model's weights in a full finetune)."""
+    LoRA-sized rate overwrites a pretrained model's weights in a full finetune); dpo: 5e-5
+    with adapter lora, 1e-6 with adapter full."""
     batch_size: int = Field(8, ge=1, le=4096)
     """Examples (or packed sequences) per device per step."""
     gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
@@ -296,6 +341,13 @@ class Evaluation(SpecModel):
 FSDP_NEEDS_GPUS = "resources.strategy fsdp needs GPUs: resources.gpus must be > 0"
 # 4-bit weights need a matching quant storage dtype to shard; not wired up yet.
 FSDP_NOT_QLORA = "resources.strategy fsdp is for method full or lora, not qlora"
+# DPO's reference forward (adapters disabled, or a frozen copy) is not wired up under FSDP.
+FSDP_NOT_DPO = "resources.strategy fsdp is for method full or lora, not dpo"
+DPO_NEEDS_FEEDBACK = ("method.type dpo needs preference pairs: dataset.format must be feedback "
+                      "(chosen/rejected, or rated responses and corrections)")
+FEEDBACK_NOT_CLASSIFICATION = "dataset.format feedback needs model.task causal-lm"
+DPO_NOT_CLASSIFICATION = "method.type dpo needs model.task causal-lm"
+DPO_NOT_PACKING = "hyperparameters.packing must not be true for method.type dpo (pairs are padded)"
 
 
 class FinetuneJobSpec(SpecModel):
@@ -370,6 +422,28 @@ class FinetuneJobSpec(SpecModel):
                     " && self.model.task == 'sequence-classification')",
                     "hyperparameters.packing must not be true for task sequence-classification",
                 ),
+                cel(
+                    "!has(self.method.type) || self.method.type != 'dpo'"
+                    " || (has(self.dataset.format) && self.dataset.format == 'feedback')",
+                    DPO_NEEDS_FEEDBACK,
+                ),
+                cel("!has(self.method.type) || self.method.type != 'dpo' || !has(self.model.task)"
+                    " || self.model.task == 'causal-lm'", DPO_NOT_CLASSIFICATION),
+                cel(
+                    "!has(self.method.type) || self.method.type != 'dpo'"
+                    " || !has(self.hyperparameters.packing) || !self.hyperparameters.packing",
+                    DPO_NOT_PACKING,
+                ),
+                cel(
+                    "!has(self.dataset.format) || self.dataset.format != 'feedback'"
+                    " || !has(self.model.task) || self.model.task == 'causal-lm'",
+                    FEEDBACK_NOT_CLASSIFICATION,
+                ),
+                cel(
+                    "!has(self.resources.strategy) || self.resources.strategy != 'fsdp'"
+                    " || !has(self.method.type) || self.method.type != 'dpo'",
+                    FSDP_NOT_DPO,
+                ),
             ]
         }
     }
@@ -389,6 +463,16 @@ def finetune_spec_problems(spec: FinetuneJobSpec) -> list[tuple[str, str]]:
         problems.append(
             ("", "hyperparameters.packing must not be true for task sequence-classification")
         )
+    if spec.method.type == "dpo" and spec.dataset.format != "feedback":
+        problems.append(("", DPO_NEEDS_FEEDBACK))
+    if spec.method.type == "dpo" and spec.model.task != "causal-lm":
+        problems.append(("", DPO_NOT_CLASSIFICATION))
+    if spec.method.type == "dpo" and spec.hyperparameters.packing:
+        problems.append(("", DPO_NOT_PACKING))
+    if spec.dataset.format == "feedback" and spec.model.task != "causal-lm":
+        problems.append(("", FEEDBACK_NOT_CLASSIFICATION))
+    if spec.resources.strategy == "fsdp" and spec.method.type == "dpo":
+        problems.append(("", FSDP_NOT_DPO))
     if spec.evaluation:
         problems += metric_problems(
             spec.model.task, spec.evaluation.metrics, spec.evaluation.thresholds, "evaluation"
@@ -454,6 +538,11 @@ class Progress(StatusModel):
     eval_loss: float | None = None
     tokens_per_second: float | None = Field(None, ge=0)
     eta_seconds: int | None = Field(None, ge=0)
+    reward_accuracy: float | None = Field(None, ge=0, le=1)
+    """DPO: share of training pairs whose chosen response gets the higher implicit reward
+    (smoothed over steps)."""
+    reward_margin: float | None = None
+    """DPO: mean implicit reward of chosen minus rejected responses (smoothed over steps)."""
     last_update_time: str | None = Field(None, max_length=64)
     plateau: Plateau | None = None
     """Set while the eval metric is on a plateau (also the Plateau condition)."""
@@ -498,6 +587,12 @@ class TrainingResult(StatusModel):
     train_loss: float | None = None
     eval_loss: float | None = None
     eval_accuracy: float | None = None
+    reward_accuracy: float | None = Field(None, ge=0, le=1)
+    """DPO: share of training pairs whose chosen response gets the higher implicit reward."""
+    reward_margin: float | None = None
+    """DPO: mean implicit reward margin, chosen minus rejected."""
+    eval_reward_accuracy: float | None = Field(None, ge=0, le=1)
+    """DPO: reward accuracy on the validation pairs at the kept step."""
     kept_step: int | None = Field(None, ge=0)
     """The step whose weights were saved: the best evaluation's (evalLoss, or
     earlyStopping.metric), or the last step without evaluation."""

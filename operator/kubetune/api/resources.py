@@ -61,7 +61,7 @@ FINETUNE_JOB = Resource(
         _column("EVAL-LOSS", "number", ".status.progress.evalLoss", "Latest validation loss"),
         _AGE,
         _column("MODEL", "string", ".spec.model.uri", "Base model", priority=1),
-        _column("METHOD", "string", ".spec.method.type", "lora, qlora or full", priority=1),
+        _column("METHOD", "string", ".spec.method.type", "lora, qlora, full or dpo", priority=1),
         _column("GPUS", "integer", ".spec.resources.gpus", "GPUs per node", priority=1),
     ),
 )

@@ -15,13 +15,14 @@ from .base import SpecModel
 from .common import Task
 from .evaljob import CHEAP_BASELINES, BaselineName, BaselineTraining, EvalJobSpec, Generation
 from .finetune import (
-    DEFAULT_LEARNING_RATE,
     Checkpointing,
     DatasetSpec,
+    DpoSpec,
     EvalDataset,
     FinetuneJobSpec,
     Hyperparameters,
     MethodSpec,
+    default_learning_rate,
 )
 from .metrics import TASK_METRICS, Gate
 from .uri import Uri
@@ -112,7 +113,9 @@ def trainer_config_for(
     `strategy` is the planner's resolution of resources.strategy auto; an explicit ddp or
     fsdp in the spec wins."""
     hyper = spec.hyperparameters
-    packing = hyper.packing if hyper.packing is not None else spec.model.task == "causal-lm"
+    # Preference pairs are padded, never packed (chosen and rejected share their prompt).
+    packing = hyper.packing if hyper.packing is not None else (
+        spec.model.task == "causal-lm" and spec.method.type != "dpo")
     return TrainerConfig(
         job_name=name,
         namespace=namespace,
@@ -121,10 +124,12 @@ def trainer_config_for(
             uri=spec.model.uri, task=spec.model.task, num_labels=spec.model.num_labels
         ),
         dataset=spec.dataset,
-        method=spec.method,
+        # dpo: method.dpo with its defaults written out, so the trainer never guesses.
+        method=spec.method.model_copy(update={"dpo": spec.method.dpo or DpoSpec()})
+        if spec.method.type == "dpo" else spec.method,
         hyperparameters=ResolvedHyperparameters(**{
             **dict(hyper), "packing": packing,
-            "learning_rate": hyper.learning_rate or DEFAULT_LEARNING_RATE[spec.method.type]}),
+            "learning_rate": hyper.learning_rate or default_learning_rate(spec.method)}),
         output=TrainerOutput(uri=spec.output.uri, merge_adapter=spec.output.merge_adapter,
                              overwrite=spec.output.overwrite),
         checkpointing=spec.checkpointing,

@@ -259,7 +259,8 @@ def _fit_hint(fit: Fit) -> str:
 
 
 _RESULT_FIELDS = ("adapterUri", "modelUri", "trainLoss", "evalLoss", "evalAccuracy", "keptStep",
-                  "stoppedEarly", "fastPath")
+                  "stoppedEarly", "fastPath", "rewardAccuracy", "rewardMargin",
+                  "evalRewardAccuracy")
 
 
 def _warning(summary: dict[str, Any], reason: str) -> str | None:
@@ -365,6 +366,8 @@ def progress_from_report(report: dict[str, Any], now: str) -> dict[str, Any]:
         "trainLoss": _rounded(report.get("trainLoss")), "evalLoss": _rounded(report.get("evalLoss")),
         "tokensPerSecond": _rounded(report.get("tokensPerSecond"), 1),
         "etaSeconds": int(report["etaSeconds"]) if report.get("etaSeconds") is not None else None,
+        "rewardAccuracy": _rounded(report.get("rewardAccuracy")),
+        "rewardMargin": _rounded(report.get("rewardMargin")),
     }
     progress["plateau"] = plateau_from_report(report.get("plateau"))
     progress["warnings"] = warnings_from_report(report.get("warnings")) or None

@@ -35,7 +35,8 @@ def parallelism_note(request: PlanRequest) -> str:
 def can_shard(request: PlanRequest) -> bool:
     """FSDP has something to split: more than one GPU in all, and weights it can shard
     (4-bit QLoRA weights are not wired up for it)."""
-    return request.gpus * request.nodes > 1 and request.method is not Method.QLORA
+    return (request.gpus * request.nodes > 1 and request.method is not Method.QLORA
+            and not request.preference)  # DPO's reference forward is not wired up for FSDP
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def _single_changes(request: PlanRequest) -> list[_Candidate]:
         candidates.append(_fsdp(request))
     if request.method is Method.FULL:
         candidates.append(_method(request, Method.LORA))
-    if request.method is not Method.QLORA and request.gpus > 0:
+    if request.method is not Method.QLORA and request.gpus > 0 and not request.preference:
         # bitsandbytes 4-bit needs a GPU; from full finetuning it is a second step down.
         candidates.append(_method(request, Method.QLORA))
     if not request.gradient_checkpointing:
@@ -158,6 +159,9 @@ def _fsdp(request: PlanRequest) -> _Candidate:
 
 
 def _method(request: PlanRequest, method: Method) -> _Candidate:
+    if request.preference:  # DPO keeps its type; what it trains is method.dpo.adapter
+        return (f"dpo adapter {method.value}", {"method.dpo.adapter": method.value},
+                request.with_changes(method=method))
     return (f"method {method.value}", {"method.type": method.value}, request.with_changes(method=method))
 
 
@@ -214,8 +218,9 @@ def _combined_changes(request: PlanRequest) -> list[_Candidate]:
              {"optimizer": Optimizer.ADAMW_8BIT})
         )  # fmt: skip
     if request.method is Method.FULL:
-        steps.append(("method lora", {"method.type": "lora"}, {"method": Method.LORA}))
-    if request.gpus > 0 and request.method is not Method.QLORA:
+        description, changes, _ = _method(request, Method.LORA)
+        steps.append((description, changes, {"method": Method.LORA}))
+    if request.gpus > 0 and request.method is not Method.QLORA and not request.preference:
         if steps[0][0] == "strategy: fsdp":  # 4-bit weights do not shard: back to ddp
             steps.append(("method qlora with strategy: ddp",
                           {"method.type": "qlora", "resources.strategy": "ddp"},

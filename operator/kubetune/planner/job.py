@@ -78,8 +78,11 @@ def plan_request(spec: FinetuneJobSpec) -> PlanRequest:
     if precision is Precision.AUTO:
         # As the trainer decides: bf16 on GPUs, fp32 on CPU.
         precision = Precision.BF16 if resources.gpus > 0 else Precision.FP32
+    dpo = method.type == "dpo"
     return PlanRequest(
-        method=Method(method.type),
+        # DPO trains what its adapter names; the pairs and the reference are priced below.
+        method=Method((method.dpo.adapter if method.dpo else "lora") if dpo else method.type),
+        preference=dpo,
         precision=precision,
         optimizer=hp.optimizer,
         gradient_checkpointing=hp.gradient_checkpointing,

@@ -18,6 +18,11 @@ Assumptions (each is a choice the trainer makes; change them together):
   norms, biases and the output layer stay 16-bit.
 - Attention runs through SDPA/flash kernels (transformers' default), which never keep the
   seq x seq score matrix.
+- Preference optimisation (DPO) runs each pair's chosen and rejected sequence through the
+  model in one batch, so activations and logits are those of 2 x batchSize sequences; the
+  reference model is the base with the adapters disabled for LoRA (no extra weights: its
+  forward runs without gradients, before the policy's, and keeps nothing), and a frozen copy
+  of the base in the compute dtype for full finetuning.
 """
 
 from __future__ import annotations
@@ -92,6 +97,7 @@ class PlanRequest:
     lora_target_modules: tuple[str, ...] = (ALL_LINEAR,)
     lora_dropout: float = 0.05
     strategy: Strategy = Strategy.DDP
+    preference: bool = False  # DPO: pairs of sequences, and a reference model
 
     def __post_init__(self) -> None:
         # Accept plain strings from callers; store the enums.
@@ -182,6 +188,8 @@ def estimate_memory(layout: ModelLayout, request: PlanRequest) -> MemoryEstimate
     if request.method is Method.FULL:
         # fp32 master weights, plus their 16-bit autocast copies under mixed precision.
         weights = params * (4 + (2 if mixed else 0))
+        if request.preference:
+            weights += params * a  # the frozen reference copy
     else:
         # Frozen base in the compute dtype (QLoRA: 4-bit blocks) + fp32 adapters with their
         # autocast copies.
@@ -253,6 +261,11 @@ def effective_seq_length(layout: ModelLayout, request: PlanRequest) -> int:
     return min(request.seq_length, cap) if cap else request.seq_length
 
 
+def sequences_per_batch(request: PlanRequest) -> int:
+    """Sequences one forward pass holds: a preference pair is two (chosen and rejected)."""
+    return request.batch_size * (2 if request.preference else 1)
+
+
 def activation_bytes(layout: ModelLayout, request: PlanRequest) -> int:
     """Activations autograd keeps for the backward pass, all layers.
 
@@ -270,7 +283,7 @@ def activation_bytes(layout: ModelLayout, request: PlanRequest) -> int:
     accumulation, a little pessimistic (by the gradients) for full finetuning without it.
     """
     arch = layout.arch
-    tokens = effective_seq_length(layout, request) * request.batch_size
+    tokens = effective_seq_length(layout, request) * sequences_per_batch(request)
     a = compute_bytes(request.precision)
     h, k = arch.hidden_size, arch.experts_per_token
 
@@ -339,7 +352,7 @@ def logits_bytes(layout: ModelLayout, request: PlanRequest) -> int:
     """
     if layout.task is not Task.CAUSAL_LM:
         return 0  # batch x num_labels: nothing
-    tokens = effective_seq_length(layout, request) * request.batch_size
+    tokens = effective_seq_length(layout, request) * sequences_per_batch(request)
     a = compute_bytes(request.precision)
     upcast = 4 if a != 4 else 0  # fp32 logits are not copied again
     per_element = a + upcast + 4 + 4 + a  # logits, fp32 copy, log-softmax, its grad, grad

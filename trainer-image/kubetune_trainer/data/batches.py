@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .encode import IGNORE_INDEX, Encoded
+from .encode import IGNORE_INDEX, Encoded, EncodedPair
 from .packing import PackedRow
 
 
@@ -116,4 +116,12 @@ def collate_padded(examples: list[Encoded], pad_id: int) -> dict[str, torch.Tens
         batch["labels"] = torch.tensor([example.label for example in examples])
     if token_types:
         batch["token_type_ids"] = torch.tensor(token_types)
+    return batch
+
+
+def collate_pairs(pairs: list[EncodedPair], pad_id: int) -> dict[str, torch.Tensor]:
+    """n preference pairs as 2n right-padded sequences, [chosen_1..n, rejected_1..n] (the
+    layout preference.dpo_loss splits)."""
+    batch = collate_padded([p.chosen for p in pairs] + [p.rejected for p in pairs], pad_id)
+    batch["pairs"] = torch.tensor(len(pairs))
     return batch

@@ -124,6 +124,33 @@ def encode_causal(tokenizer, example: Example) -> Encoded:
     return Encoded(example.line, input_ids, labels=labels)
 
 
+@dataclass
+class EncodedPair:
+    """A tokenized preference pair: the prompt with the chosen completion and with the rejected
+    one, each labelled like a completion example (targets: the completion and its EOS)."""
+
+    line: int
+    chosen: Encoded
+    rejected: Encoded
+    label: None = None  # nothing to stratify a split by
+
+    @property
+    def length(self) -> int:
+        return max(len(self.chosen.input_ids), len(self.rejected.input_ids))
+
+    @property
+    def trainable_tokens(self) -> int:
+        return self.chosen.trainable_tokens + self.rejected.trainable_tokens
+
+
+def encode_pair(tokenizer, example: Example) -> EncodedPair:
+    def side(completion: str) -> Encoded:
+        return encode_causal(tokenizer, Example(example.line, prompt=example.prompt,
+                                                completion=completion))
+
+    return EncodedPair(example.line, side(example.chosen), side(example.rejected))
+
+
 def encode_classification(tokenizer, example: Example, label_id: int, max_length: int) -> Encoded:
     encoding = tokenizer(example.text, truncation=True, max_length=max_length)
     return Encoded(

@@ -1,4 +1,4 @@
-"""Turn raw rows into examples of one of the five dataset formats.
+"""Turn raw rows into examples of one of the dataset formats.
 
 | format         | default fields                     | trained on                      |
 | chat           | messages: [{role, content}, ...]   | the assistant turns             |
@@ -6,6 +6,7 @@
 | completion     | prompt, completion                 | the completion                  |
 | text           | text                               | all of it                       |
 | classification | text, label                        | the label (sequence-classification) |
+| feedback       | prompt, response, rating, correction, chosen, rejected | see feedback.py |
 
 `spec.dataset.fields` maps a format's field name to the file's column ({"text": "body"}).
 """
@@ -19,13 +20,15 @@ from dataclasses import dataclass, field
 from ..errors import InvalidDataset
 from .readers import BadRow, Row
 
-FORMATS = ("chat", "instruction", "completion", "text", "classification")
+FORMATS = ("chat", "instruction", "completion", "text", "classification", "feedback")
 DEFAULT_FIELDS: dict[str, dict[str, str]] = {
     "chat": {"messages": "messages"},
     "instruction": {"instruction": "instruction", "input": "input", "output": "output"},
     "completion": {"prompt": "prompt", "completion": "completion"},
     "text": {"text": "text"},
     "classification": {"text": "text", "label": "label"},
+    "feedback": {name: name for name in ("prompt", "response", "rating", "correction", "chosen",
+                                         "rejected")},
 }
 OPTIONAL_FIELDS = {"input"}
 ROLES = ("system", "user", "assistant")
@@ -44,16 +47,27 @@ class Example:
     completion: str | None = None
     text: str | None = None
     label: str | int | None = None
+    chosen: str | None = None
+    """A preference pair (feedback format, method dpo): the preferred completion of `prompt`."""
+    rejected: str | None = None
+    """... and the completion it is preferred over."""
     extra: dict = field(default_factory=dict)
+
+    @property
+    def is_pair(self) -> bool:
+        return self.chosen is not None
 
     def content_key(self) -> str:
         """The example's content with whitespace normalised: equal keys are duplicates."""
-        messages = [(m["role"], _normalise(m["content"])) for m in self.messages or []]
-        content = [messages, *(_normalise(value) if isinstance(value, str) else value
-                               for value in (self.prompt, self.completion, self.text, self.label))]
+        messages = [(m["role"], normalise(m["content"])) for m in self.messages or []]
+        content = [messages, *(normalise(value) if isinstance(value, str) else value
+                               for value in (self.prompt, self.completion, self.text, self.label,
+                                             self.chosen, self.rejected))]
         return json.dumps(content, ensure_ascii=False)
 
     def is_empty(self) -> bool:
+        if self.is_pair:
+            return not self.chosen.strip() or not (self.rejected or "").strip()
         if self.messages is not None:
             return not any(m["content"].strip() for m in self.messages if m["role"] == "assistant")
         if self.prompt is not None or self.completion is not None:
@@ -61,7 +75,7 @@ class Example:
         return not (self.text or "").strip()
 
 
-def _normalise(text: str) -> str:
+def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -88,6 +102,8 @@ def detect_format(rows: list[Row], task: str, mapping: dict[str, str] | None) ->
     columns = {renamed.get(c, c) for c in columns}
     if "messages" in columns or "conversations" in columns:
         return "chat"
+    if {"chosen", "rejected"} <= columns or {"response", "rating"} <= columns:
+        return "feedback"
     if {"instruction", "output"} <= columns:
         return "instruction"
     if {"prompt", "completion"} <= columns:
@@ -96,15 +112,26 @@ def detect_format(rows: list[Row], task: str, mapping: dict[str, str] | None) ->
         return "text"
     raise InvalidDataset(
         f"cannot tell the dataset format from its columns {sorted(columns)}; set "
-        "spec.dataset.format (chat, instruction, completion, text, classification) and "
+        "spec.dataset.format (chat, instruction, completion, text, classification, feedback) and "
         "spec.dataset.fields"
     )
 
 
 def to_examples(
-    rows: list[Row], fmt: str, mapping: dict[str, str] | None
+    rows: list[Row], fmt: str, mapping: dict[str, str] | None, *, preference: bool = False
 ) -> tuple[list[Example], list[BadRow]]:
+    """Examples of the rows; a feedback file gives preference pairs when `preference` (method
+    dpo), else supervised examples (see feedback.py for the rules)."""
     fields = resolve_fields(fmt, mapping)
+    if fmt == "feedback":
+        from . import feedback  # here, not at the top: feedback.py builds on this module
+
+        records, bad = [], []
+        for row in rows:
+            result = feedback.parse(row, fields)
+            (records if isinstance(result, feedback.Feedback) else bad).append(result)
+        convert = feedback.preference_pairs if preference else feedback.sft_examples
+        return convert(records), bad
     if fmt == "chat" and fields["messages"] == "messages" and rows and not any(
         "messages" in r.values for r in rows[:20]
     ) and any("conversations" in r.values for r in rows[:20]):

@@ -15,8 +15,15 @@ from dataclasses import dataclass, field
 
 from .. import storage
 from ..errors import InvalidDataset
-from .encode import Encoded, encode_causal, encode_classification, fit_length
-from .formats import Example, detect_format, to_examples
+from .encode import (
+    Encoded,
+    EncodedPair,
+    encode_causal,
+    encode_classification,
+    encode_pair,
+    fit_length,
+)
+from .formats import Example, detect_format, normalise, to_examples
 from .labels import LabelMapping, build_label_mapping
 from .readers import BadRow, read_rows
 from .report import SplitReport
@@ -39,6 +46,8 @@ class DataSpec:
     split_ratio: float | None = None
     seed: int = 42
     num_labels: int | None = None
+    preference: bool = False
+    """Preference pairs (method dpo) rather than supervised examples, from a feedback file."""
 
     @classmethod
     def from_config(cls, config) -> DataSpec:
@@ -59,6 +68,7 @@ class DataSpec:
             split_ratio=validation.split_ratio if validation else None,
             seed=hyper.seed,
             num_labels=config.model.num_labels,
+            preference=config.method.type == "dpo",
         )
 
     @property
@@ -77,8 +87,8 @@ class LoadedExamples:
 @dataclass
 class PreparedData:
     format: str
-    train: list[Encoded]
-    validation: list[Encoded]
+    train: list[Encoded] | list[EncodedPair]
+    validation: list[Encoded] | list[EncodedPair]
     label_mapping: LabelMapping | None
     report: dict
 
@@ -91,8 +101,10 @@ def load_examples(
     fields: dict[str, str] | None = None,
     drop_empty: bool = True,
     drop_duplicates: bool = False,
+    preference: bool = False,
 ) -> LoadedExamples:
-    """Read and parse the dataset at `uri`; bad rows are counted in the report, not raised."""
+    """Read and parse the dataset at `uri`; bad rows are counted in the report, not raised.
+    `preference`: a feedback file gives preference pairs, not supervised examples."""
     try:
         path = storage.fetch(uri)
     except storage.NotFound as error:
@@ -103,7 +115,7 @@ def load_examples(
     for item in bad:
         report.drop(item)
     fmt = format or detect_format(rows, task, fields)
-    examples, bad = to_examples(rows, fmt, fields)
+    examples, bad = to_examples(rows, fmt, fields, preference=preference)
     for item in bad:
         report.drop(item)
     kept: list[Example] = []
@@ -111,6 +123,10 @@ def load_examples(
     for example in examples:
         if drop_empty and example.is_empty():
             report.drop(BadRow(example.line, "empty", f"line {example.line}: empty text"))
+            continue
+        if example.is_pair and normalise(example.chosen) == normalise(example.rejected):
+            report.drop(BadRow(example.line, "identical pair",
+                               f"line {example.line}: chosen and rejected are the same text"))
             continue
         if drop_duplicates:
             key = example.content_key()
@@ -154,6 +170,22 @@ def _encode(
                                    f"line {example.line}: {len(item.input_ids)} tokens > {limit}"))
                 continue
             encoded.append(fitted)
+    elif spec.preference:
+        for example in examples:
+            pair = encode_pair(tokenizer, example)
+            length = pair.length
+            chosen = fit_length(pair.chosen, limit, spec.over_length)
+            rejected = fit_length(pair.rejected, limit, spec.over_length)
+            if chosen is None or rejected is None:
+                report.drop(BadRow(example.line, "too long",
+                                   f"line {example.line}: {length} tokens > {limit}"))
+                continue
+            if not chosen.trainable_tokens or not rejected.trainable_tokens:
+                report.drop(BadRow(example.line, "no target tokens",
+                                   f"line {example.line}: nothing left to compare after "
+                                   f"truncating to {limit} tokens"))
+                continue
+            encoded.append(EncodedPair(example.line, chosen, rejected))
     else:
         for example in examples:
             item = encode_causal(tokenizer, example)
@@ -170,19 +202,26 @@ def _encode(
                 continue
             encoded.append(fitted)
     for item in encoded:
-        report.lengths.append(len(item.input_ids))
+        report.lengths.append(item_length(item))
         report.trainable_tokens += item.trainable_tokens
     return encoded
 
 
+def item_length(item: Encoded | EncodedPair) -> int:
+    """Tokens of an example; of a pair, its longer side."""
+    return item.length if isinstance(item, EncodedPair) else len(item.input_ids)
+
+
 def prepare_data(spec: DataSpec, tokenizer) -> PreparedData:
     train = load_examples(spec.uri, task=spec.task, format=spec.format, fields=spec.fields,
-                          drop_empty=spec.drop_empty, drop_duplicates=spec.drop_duplicates)
+                          drop_empty=spec.drop_empty, drop_duplicates=spec.drop_duplicates,
+                          preference=spec.preference)
     validation = None
     if spec.validation_uri:
         validation = load_examples(
             spec.validation_uri, task=spec.task, format=train.format, fields=spec.fields,
             drop_empty=spec.drop_empty, drop_duplicates=spec.drop_duplicates,
+            preference=spec.preference,
         )
     mapping = None
     if spec.task == "sequence-classification":
@@ -197,6 +236,8 @@ def prepare_data(spec: DataSpec, tokenizer) -> PreparedData:
         "format": train.format,
         "labels": list(mapping.names) if mapping else None,
     }
+    if spec.preference:
+        report["examples"] = "preference pairs (prompt, chosen, rejected)"
     if validation is not None:
         validation_encoded = _encode(validation.examples, spec, tokenizer, mapping,
                                      validation.report)
@@ -205,11 +246,11 @@ def prepare_data(spec: DataSpec, tokenizer) -> PreparedData:
     elif spec.split_ratio and len(train_encoded) >= 2:
         train_encoded, validation_encoded = split(train_encoded, spec.split_ratio, spec.seed)
         validation = LoadedExamples(train.format, [], SplitReport(), train.content_hash)
-        validation.report.lengths = [len(item.input_ids) for item in validation_encoded]
+        validation.report.lengths = [item_length(item) for item in validation_encoded]
         validation.report.trainable_tokens = sum(i.trainable_tokens for i in validation_encoded)
         validation.report.rows_in = len(validation_encoded)
         # The training report describes what is trained on: the held-out rows leave it.
-        train.report.lengths = [len(item.input_ids) for item in train_encoded]
+        train.report.lengths = [item_length(item) for item in train_encoded]
         train.report.trainable_tokens = sum(item.trainable_tokens for item in train_encoded)
         report["splitRatio"] = spec.split_ratio
     else:
