@@ -17,7 +17,7 @@ from transformers import AutoModelForCausalLM
 
 from .helpers import colour_chats
 
-CAUSAL = SimpleNamespace(classification=False)  # what FinetuneRecipe._forward reads of self
+CAUSAL = SimpleNamespace(classification=False, liger=[])  # what FinetuneRecipe._forward reads of self
 
 
 def _examples(tiny_lm, count=6):
