@@ -98,6 +98,81 @@ class Generation(SpecModel):
     """Examples generated at once."""
 
 
+BENCHMARK_TASK_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class Benchmark(SpecModel):
+    """One benchmark: a task of EleutherAI's lm-evaluation-harness by name, or a custom
+    multiple-choice task from a JSONL file (rows {question, choices, answer}) scored the
+    harness's way (log-likelihood of each choice)."""
+
+    task: str | None = Field(None, min_length=1, max_length=128,
+                             pattern=BENCHMARK_TASK_PATTERN)
+    """An lm-evaluation-harness task, group or tag name (arc_easy, hellaswag, gsm8k, mmlu...)."""
+    uri: Uri | None = None
+    """A custom task's JSONL file: one {question, choices, answer} object a line, answer the
+    index of the right choice or its text."""
+    format: Literal["multiple-choice"] | None = None
+    """Format of the custom task's file (with uri)."""
+    name: str | None = Field(None, min_length=1, max_length=48, pattern=BENCHMARK_TASK_PATTERN)
+    """Name of a custom task in the results (default: the file's name without extension)."""
+    num_fewshot: int | None = Field(None, ge=0, le=64)
+    """Examples put in front of each question (default: the task's own, else 0)."""
+    limit: int | None = Field(None, ge=1, le=10_000_000)
+    """Score at most this many of the task's examples, the first ones (default: all)."""
+    secret_ref: SecretRef | None = None
+    """Secret with credentials for the custom task's location."""
+
+    @model_validator(mode="after")
+    def _task_or_file(self) -> Benchmark:
+        problems = []
+        if (self.task is None) == (self.uri is None):
+            problems.append(("", "set exactly one of task and uri"))
+        if self.uri is not None and self.format is None:
+            problems.append(("format", "a custom task (uri) needs format: multiple-choice"))
+        if self.task is not None and self.format is not None:
+            problems.append(("format", "format is for a custom task (uri); a harness task "
+                                       "brings its own"))
+        if self.task is not None and self.name is not None:
+            problems.append(("name", "name is for a custom task (uri); a harness task is "
+                                     "named by task"))
+        raise_rule_problems(problems)
+        return self
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel("has(self.task) != has(self.uri)", "set exactly one of task and uri"),
+                cel("!has(self.uri) || has(self.format)",
+                    "a custom task (uri) needs format: multiple-choice", ".format"),
+                cel("!has(self.task) || !has(self.format)",
+                    "format is for a custom task (uri); a harness task brings its own",
+                    ".format"),
+                cel("!has(self.task) || !has(self.name)",
+                    "name is for a custom task (uri); a harness task is named by task", ".name"),
+            ]
+        }
+    }
+
+    @property
+    def label(self) -> str:
+        """The task's name in results: the harness name, or the custom task's."""
+        if self.task is not None:
+            return self.task
+        stem = str(self.uri).rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
+        return self.name or stem
+
+
+class BenchmarkData(SpecModel):
+    """Where the harness tasks' datasets come from on a cluster without the Hub."""
+
+    uri: Uri
+    """A prepared Hugging Face datasets cache folder (what HF_DATASETS_CACHE pointed at when
+    the datasets were loaded on a connected machine); the tasks then load offline from it."""
+    secret_ref: SecretRef | None = None
+    """Secret with credentials for the cache's location."""
+
+
 class EvalOutput(SpecModel):
     """Where the per-example predictions and the error-analysis report go."""
 
@@ -138,6 +213,12 @@ class EvalJobSpec(SpecModel):
     thresholds: dict[str, ThresholdSpec] = Field(default_factory=dict, max_length=16)
     """Per metric: a minimum value (maximum for loss and perplexity), or {value, beatBaseline};
     all must hold for Passed=True."""
+    benchmarks: list[Benchmark] | None = Field(None, max_length=16)
+    """Standard benchmarks (lm-evaluation-harness tasks) and custom multiple-choice tasks,
+    scored on the model and on its base model (causal-lm only); results in status.benchmarks."""
+    benchmark_data: BenchmarkData | None = None
+    """Offline clusters: the prepared datasets cache the harness tasks load from (default:
+    the Hugging Face Hub)."""
     resources: PodResources = Field(default_factory=PodResources)
     """GPUs and placement of the evaluation pod."""
     output: EvalOutput | None = None
@@ -176,6 +257,13 @@ class EvalJobSpec(SpecModel):
                                               "model with an untrained head is 'chance'"))
         if self.model.uri is not None:
             problems += [("baselines", p) for p in _direct_model_baseline_problems(self)]
+        if self.benchmarks and task == "sequence-classification":
+            problems.append(("benchmarks", "benchmarks score a causal-lm; this model is "
+                                           "sequence-classification"))
+        labels = [b.label for b in self.benchmarks or ()]
+        for label in sorted({x for x in labels if labels.count(x) > 1}):
+            problems.append(("benchmarks", f"task {label!r} is listed twice (give a custom "
+                                           "task another name)"))
         raise_rule_problems(problems)
         return self
 
@@ -217,6 +305,12 @@ class EvalJobSpec(SpecModel):
                     "baselines probe, zero-shot, chance and base need the base model: set "
                     "baseline.uri (or use model.finetuneJobRef)",
                     ".baselines",
+                ),
+                cel(
+                    "!has(self.benchmarks) || !has(self.model.task)"
+                    " || self.model.task == 'causal-lm'",
+                    "benchmarks score a causal-lm; this model is sequence-classification",
+                    ".benchmarks",
                 ),
                 *[
                     cel(
@@ -313,6 +407,31 @@ class ErrorAnalysis(StatusModel):
     """Classes with the lowest F1."""
 
 
+class BenchmarkResult(StatusModel):
+    """One metric of one benchmark task, on the model and on its base model."""
+
+    name: str = Field(max_length=200)
+    """<task>/<metric>, the metric as lm-evaluation-harness names it (acc, acc_norm,
+    exact_match,strict-match ...)."""
+    task: str = Field(max_length=128)
+    metric: str = Field(max_length=64)
+    num_fewshot: int | None = Field(None, ge=0)
+    samples: int | None = Field(None, ge=0)
+    """Examples of the task scored."""
+    value: float
+    ci_low: float | None = None
+    """95% bootstrap interval of value over the task's examples (seeded), lower end."""
+    ci_high: float | None = None
+    baseline: float | None = None
+    """The base model's value."""
+    baseline_name: str | None = Field(None, max_length=64)
+    delta: float | None = None
+    """value - baseline."""
+    delta_ci_low: float | None = None
+    """95% paired-bootstrap interval of delta, lower end (> 0: significantly better)."""
+    delta_ci_high: float | None = None
+
+
 class EvalJobStatus(StatusModel):
     """Observed state of an EvalJob; conditions are the source of truth."""
 
@@ -337,6 +456,12 @@ class EvalJobStatus(StatusModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     """Every baseline's metrics (the strongest per metric is in results)."""
+    benchmarks: list[BenchmarkResult] = Field(
+        default_factory=list,
+        max_length=64,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    """spec.benchmarks' results: one row per task and metric."""
     calibration: Calibration | None = None
     error_analysis: ErrorAnalysis | None = None
     report_uri: str | None = Field(None, max_length=2048)

@@ -13,7 +13,15 @@ from pydantic import Field
 
 from .base import SpecModel
 from .common import Task
-from .evaljob import CHEAP_BASELINES, BaselineName, BaselineTraining, EvalJobSpec, Generation
+from .evaljob import (
+    CHEAP_BASELINES,
+    BaselineName,
+    BaselineTraining,
+    Benchmark,
+    BenchmarkData,
+    EvalJobSpec,
+    Generation,
+)
 from .finetune import (
     Checkpointing,
     DatasetSpec,
@@ -103,6 +111,11 @@ class EvalConfig(SpecModel):
     thresholds: dict[str, float | Gate]
     output_uri: Uri | None = None
     gpus: int
+    benchmarks: list[Benchmark] = Field(default_factory=list)
+    """lm-evaluation-harness tasks and custom multiple-choice tasks, scored on the model and
+    on `baseline`."""
+    benchmark_data: BenchmarkData | None = None
+    """The prepared datasets cache the harness tasks load from, offline."""
 
 
 def trainer_config_for(
@@ -181,6 +194,8 @@ def eval_config_for(
         thresholds=spec.thresholds,
         output_uri=spec.output.uri if spec.output else None,
         gpus=spec.resources.gpus,
+        benchmarks=list(spec.benchmarks or ()),
+        benchmark_data=spec.benchmark_data,
     )
 
 
@@ -193,9 +208,11 @@ def resolve_baselines(spec: EvalJobSpec, task: str, from_finetune_job: bool) -> 
     else:
         names = list(CHEAP_BASELINES[task]) if from_finetune_job else []
     own = "chance" if task == "sequence-classification" else "base"
+    # Benchmarks are run against the base model: a FinetuneJob's base is scored as `base`.
+    compare = spec.compare_baseline or (bool(spec.benchmarks) and from_finetune_job)
     if spec.baseline is not None:
         if own not in names:
             names.append("model")
-    elif spec.compare_baseline and own not in names:
+    elif compare and own not in names:
         names.append(own)
     return names

@@ -626,7 +626,9 @@ def resolve_eval_model(state: OperatorState, namespace: str, spec: EvalJobSpec) 
     secrets = [s for s in (spec.dataset.secret_ref, spec.model.secret_ref,
                            spec.baseline.secret_ref if spec.baseline else None,
                            spec.baseline_training.secret_ref if spec.baseline_training else None,
-                           spec.output.secret_ref if spec.output else None) if s]
+                           spec.output.secret_ref if spec.output else None,
+                           spec.benchmark_data.secret_ref if spec.benchmark_data else None,
+                           *(b.secret_ref for b in spec.benchmarks or ())) if s]
     if spec.model.uri:
         baseline = EvalModelConfig(uri=spec.baseline.uri) if spec.baseline else None
         return EvalSource(task=spec.model.task or "causal-lm",
@@ -661,7 +663,8 @@ def resolve_eval_model(state: OperatorState, namespace: str, spec: EvalJobSpec) 
         return EvalSource(failed_reason=c.INVALID_MODEL_URI, failed=redact(
             f"FinetuneJob {ref} reported status.result.{field} {str(uri)[:512]!r}, which is "
             f"not a usable model URI: {problem}"))
-    wants_base = spec.compare_baseline or bool({"chance", "base"} & set(spec.baselines or ()))
+    wants_base = (spec.compare_baseline or bool(spec.benchmarks)
+                  or bool({"chance", "base"} & set(spec.baselines or ())))
     baseline = (EvalModelConfig(uri=spec.baseline.uri) if spec.baseline
                 else EvalModelConfig(uri=base) if wants_base else None)
     secrets += [s for s in (finetune_spec.model.secret_ref, finetune_spec.output.secret_ref,
@@ -685,7 +688,9 @@ async def _create_evaluation_run(state: OperatorState, body: dict[str, Any], spe
     uris = [source.model.uri, source.model.base_uri, spec.dataset.uri, config.output_uri,
             source.baseline.uri if source.baseline else None,
             config.encoder.uri if config.encoder else None,
-            config.baseline_training.uri if config.baseline_training else None]
+            config.baseline_training.uri if config.baseline_training else None,
+            config.benchmark_data.uri if config.benchmark_data else None,
+            *(b.uri for b in config.benchmarks)]
     return await _create_children(
         state, "EvalJob", body, [builders.config_map("EvalJob", body, config)],
         builders.evaluation_job(body, config, spec, state.settings, source.secrets,

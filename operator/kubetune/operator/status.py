@@ -442,6 +442,7 @@ def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | N
         summary = run.summary
         status.update(samples=summary.get("samples"), results=results,
                       baselines=_eval_baselines(summary.get("baselines")) or None,
+                      benchmarks=_eval_benchmarks(summary.get("benchmarks")) or None,
                       calibration=_calibration(summary.get("calibration")),
                       errorAnalysis=_error_analysis(summary.get("errorAnalysis") or {}),
                       reportUri=summary.get("reportUri"))
@@ -521,6 +522,32 @@ def _eval_baselines(items: Any) -> list[dict[str, Any]]:
                     entry[key] = _rounded(metric[key], 6)
             metrics.append(entry)
         out.append({"name": item["name"][:64], "metrics": metrics})
+    return out
+
+
+_BENCHMARK_NUMBERS = ("value", "ciLow", "ciHigh", "baseline", "delta", "deltaCiLow",
+                      "deltaCiHigh")
+
+
+def _eval_benchmarks(items: Any) -> list[dict[str, Any]]:
+    """status.benchmarks: one typed row per benchmark task and metric, numbers only."""
+    out = []
+    for item in (items or [])[:64]:
+        if (not isinstance(item, dict) or not isinstance(item.get("name"), str)
+                or not isinstance(item.get("value"), int | float)):
+            continue
+        task, _, metric = item["name"].partition("/")
+        entry: dict[str, Any] = {"name": item["name"][:200], "task": task[:128],
+                                 "metric": metric[:64]}
+        for key in _BENCHMARK_NUMBERS:
+            if isinstance(item.get(key), int | float):
+                entry[key] = _rounded(item[key], 6)
+        for key in ("numFewshot", "samples"):
+            if isinstance(item.get(key), int) and item[key] >= 0:
+                entry[key] = item[key]
+        if isinstance(item.get("baselineName"), str):
+            entry["baselineName"] = item["baselineName"][:64]
+        out.append(entry)
     return out
 
 

@@ -18,8 +18,11 @@ compare with bootstrap intervals, report.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+from pathlib import Path
 
+from ..errors import InvalidConfig
 from . import bootstrap, compare, models
 from .baselines import NOT_A_BASELINE
 from .baselines.run import score_cheap_baselines
@@ -27,6 +30,7 @@ from .baselines.training import content_text, load_training
 from .causal import CausalTask
 from .classification import ClassificationTask
 from .data import load_eval_data
+from .harness import BenchmarkSuite
 from .leakage import find_leaks, leakage_report
 from .report import write_report
 
@@ -40,6 +44,7 @@ HEADLINE = {"sequence-classification": "f1", "causal-lm": "loss"}
 def evaluate(config) -> dict:
     started = time.perf_counter()
     device = models.choose_device(config.gpus)
+    suite = _benchmark_suite(config)
     data = load_eval_data(config.dataset, config.task)
     log.info("data: %d usable rows of %d in %s (dropped: %s)", len(data.examples),
              data.report.rows_in, config.dataset.uri, dict(data.report.dropped) or "none")
@@ -52,6 +57,9 @@ def evaluate(config) -> dict:
     model_scores = task.score(loaded)
     log.info("model: %s scored %d examples in %.1fs: %s", config.model.uri, task.samples,
              model_scores.seconds, _brief(model_scores.metrics))
+    # Benchmarks run on the model while it is loaded: one model in memory at a time.
+    model_benchmarks = suite.score(loaded) if suite else {}
+    baseline_benchmarks: dict[str, dict] = {}
     mapping, notes = loaded.mapping, {"model": loaded.note}
     models.release(loaded)
 
@@ -72,6 +80,8 @@ def evaluate(config) -> dict:
         name = "chance" if second.fresh_head else wanted[0]
         baselines[name] = task.score(second)
         notes[name] = second.note
+        if suite:
+            baseline_benchmarks[name] = suite.score(second)
         log.info("baseline %s: %s scored in %.1fs: %s", name, config.baseline.uri,
                  baselines[name].seconds, _brief(baselines[name].metrics))
         models.release(second)
@@ -90,6 +100,7 @@ def evaluate(config) -> dict:
     calibration_status, calibration_report = (task.calibration(model_scores) if classifier
                                               else (None, None))
     headline = _headline(rows, config.thresholds, config.task)
+    benchmark_rows = suite.rows(model_benchmarks, baseline_benchmarks) if suite else []
     error_analysis = task.error_analysis(model_scores)
     report_uri = None
     if config.output_uri:
@@ -116,15 +127,21 @@ def evaluate(config) -> dict:
             "leakage": leakage,
             TASKS[config.task]: task.report(model_scores, baselines),
             "timing": _timing(task.samples, model_scores, baselines, device, started),
+            "benchmarks": ({"rows": benchmark_rows, "notes": suite.notes,
+                            "dataUri": suite.data_uri,
+                            "harness": _harness_version()} if suite else None),
         }
+        extra = ({BENCHMARK_PREDICTIONS: suite.records(model_benchmarks, baseline_benchmarks)}
+                 if suite else {})
         report_uri = write_report(config.output_uri, report,
-                                  task.records(model_scores, baselines))
+                                  task.records(model_scores, baselines), extra)
     return {
         "phase": "Succeeded", "reason": "Completed",
         "message": _message(task, rows, headline, passed, config.thresholds, data, leakage,
-                            skipped),
+                            skipped, benchmark_rows),
         "samples": task.samples, "headline": headline, "results": rows, "passed": passed,
         "baselines": baseline_entries or None,
+        "benchmarks": benchmark_rows or None,
         "calibration": calibration_status,
         "leakage": ({"exact": leakage["exact"], "nearDuplicates": leakage["nearDuplicates"]}
                     if leakage.get("checked") else None),
@@ -132,6 +149,27 @@ def evaluate(config) -> dict:
         "dropped": dict(data.report.dropped.most_common(8)) or None,
         "reportUri": report_uri,
     }
+
+
+BENCHMARK_PREDICTIONS = "benchmarks.jsonl"
+
+
+def _benchmark_suite(config) -> BenchmarkSuite | None:
+    """spec.benchmarks, their data checked before any model is loaded."""
+    if not config.benchmarks:
+        return None
+    if config.task != "causal-lm":
+        raise InvalidConfig(f"spec.benchmarks score a causal-lm; this model is {config.task}")
+    workdir = Path(tempfile.mkdtemp(prefix="benchmarks-"))
+    suite = BenchmarkSuite(config.benchmarks, config.benchmark_data, config.generation, workdir)
+    suite.prepare()
+    return suite
+
+
+def _harness_version() -> str:
+    from importlib.metadata import version
+
+    return version("lm_eval")
 
 
 def _check_leakage(task, data, training, classifier: bool) -> dict:
@@ -193,7 +231,8 @@ def display_name(name: str, average: str | None) -> str:
 
 
 def _message(task, rows: list[dict], headline: str | None, passed: bool | None,
-             thresholds: dict, data, leakage: dict, skipped: dict) -> str:
+             thresholds: dict, data, leakage: dict, skipped: dict,
+             benchmark_rows: list[dict] = ()) -> str:
     """One line for the Succeeded condition, the headline metric first."""
     parts = []
     row = next((r for r in rows if r["name"] == headline), None)
@@ -222,5 +261,17 @@ def _message(task, rows: list[dict], headline: str | None, passed: bool | None,
     if skipped:
         parts.append("baselines not scored: " + ", ".join(f"{n} ({why})"
                                                           for n, why in skipped.items()))
+    if benchmark_rows:
+        parts.append(f"benchmarks: {len(benchmark_rows)} task metrics in status.benchmarks, "
+                     "e.g. " + _benchmark_text(benchmark_rows[0]))
     parts += getattr(task, "notes", [])
     return "; ".join(parts)
+
+
+def _benchmark_text(row: dict) -> str:
+    text = f"{row['name']} {row['value']:.4f}"
+    if "baseline" in row:
+        text += f" vs {row['baselineName']} {row['baseline']:.4f}: delta {row['delta']:+.4f}"
+        if "deltaCiLow" in row:
+            text += f" (95% CI {row['deltaCiLow']:+.4f} to {row['deltaCiHigh']:+.4f})"
+    return text

@@ -2,6 +2,8 @@
 
     predictions.jsonl   one line per scored example: input, reference/label, predictions of
                         the model (and the baseline), per-example scores
+    benchmarks.jsonl    with spec.benchmarks: one line per benchmark example, its prompt,
+                        target and per-example scores of the model and its base model
     report.json         everything else: config, dataset report, all metrics of both models,
                         the comparison, per-class scores, confusion matrix, error analysis
 
@@ -22,11 +24,13 @@ REPORT = "report.json"
 PREDICTIONS = "predictions.jsonl"
 
 
-def write_report(output_uri: str, report: dict, records: list[dict]) -> str:
-    """Write both files; returns the report's URI."""
+def write_report(output_uri: str, report: dict, records: list[dict],
+                 extra: dict[str, list[dict]] | None = None) -> str:
+    """Write both files (and `extra` JSONL files by name); returns the report's URI."""
     dest = Destination(output_uri)
-    lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    write_file(dest, PREDICTIONS, lines)
+    for name, rows in {PREDICTIONS: records, **(extra or {})}.items():
+        write_file(dest, name, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n"
+                                       for r in rows))
     report = {**report, "predictionsUri": dest.uri_of(PREDICTIONS)}
     uri = write_file(dest, REPORT, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     log.info("report: wrote %s and %s", uri, dest.uri_of(PREDICTIONS))

@@ -10,6 +10,9 @@
                   "deltaCiLow", "deltaCiHigh", "threshold", "passed"}],
      "passed": true | false,            (absent: no thresholds)
      "baselines": [{"name": "tfidf", "metrics": [{"name", "value", "ciLow", "ciHigh"}]}],
+     "benchmarks": [{"name": "arc_easy/acc", "task", "metric", "numFewshot", "samples",
+                     "value", "ciLow", "ciHigh", "baseline", "baselineName", "delta",
+                     "deltaCiLow", "deltaCiHigh"}],                  (spec.benchmarks)
      "calibration": {"ece": 0.03, "brier": 0.08},           (classification)
      "leakage": {"exact": 0, "nearDuplicates": 2},         (absent: not checked)
      "errorAnalysis": {"confusion": [{"label", "predicted", "count"}],
@@ -81,9 +84,20 @@ def fit(summary: dict, limit: int = LIMIT_BYTES) -> dict:
             for b in summary["baselines"]]
         if size(summary) < limit:
             return summary
+    # Benchmark rows: first their own intervals and repeated fields (the operator derives
+    # task and metric from the name); rows from the end only after the error analysis.
+    if summary.get("benchmarks"):
+        keep = ("name", "value", "baseline", "baselineName", "deltaCiLow", "deltaCiHigh",
+                "numFewshot", "samples")
+        summary["benchmarks"] = [{k: row[k] for k in keep if k in row}
+                                 for row in summary["benchmarks"]]
+        if size(summary) < limit:
+            return summary
     # Last resort: the status numbers matter most; the analysis is in the report.
     summary.pop("errorAnalysis", None)
     summary.pop("dropped", None)
+    while size(summary) >= limit and len(summary.get("benchmarks") or ()) > 1:
+        summary["benchmarks"] = summary["benchmarks"][:-1]
     if size(summary) >= limit:
         # What Passed is decided on stays: the value and the delta's interval.
         keep = ("name", "value", "baselineName", "deltaCiLow", "deltaCiHigh")
