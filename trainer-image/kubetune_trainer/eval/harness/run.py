@@ -14,6 +14,7 @@ the same ones), its per-example scores kept for the bootstrap (results.py).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -62,11 +63,8 @@ class BenchmarkSuite:
                 self._load(index, bench)
 
     def _task_manager(self):
-        # Indexing the harness's thousands of task YAMLs takes seconds: once per evaluation.
         if self._manager is None:
-            from lm_eval.tasks import TaskManager
-
-            self._manager = TaskManager()
+            self._manager = _harness_tasks()
         return self._manager
 
     def _load(self, index: int, bench) -> list:
@@ -141,6 +139,15 @@ class BenchmarkSuite:
         return out
 
 
+@functools.cache
+def _harness_tasks():
+    """The index of the harness's task YAMLs: seconds to build, so once per process (it
+    builds fresh Task objects on every load)."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager()
+
+
 def _empty_manager():
     from lm_eval.tasks import TaskManager
 
@@ -157,7 +164,8 @@ def _task_scores(task, results: dict, seconds: float) -> TaskScores:
     from lm_eval.api.metrics import mean
 
     name = task.config.task
-    samples = sorted(results["samples"][name], key=lambda s: (s["doc_id"], s["filter"]))
+    # Stable by doc: filters stay in the task's own order (strict-match before flexible-extract).
+    samples = sorted(results["samples"][name], key=lambda s: s["doc_id"])
     reported = results["results"][name]
     aggregations = task.aggregation()
     metrics: dict[str, MetricScores] = {}
