@@ -141,3 +141,49 @@ def test_reads_standard_input(monkeypatch, capsys):
 def test_missing_file_is_a_problem_not_a_traceback(tmp_path, capsys):
     assert main(["validate", "-f", str(tmp_path / "nope.yaml")]) == 1
     assert "cannot be read" in capsys.readouterr().out
+
+
+CAUSAL_EVAL = changed(changed(changed(
+    EVAL_JOB, "spec.model", {"uri": "s3://models/x/", "task": "causal-lm"}),
+    "spec.compareBaseline", DELETE), "spec.thresholds", DELETE)
+
+
+@pytest.mark.parametrize(("benchmarks", "says"), [
+    ([{"task": "arc_easy", "uri": "s3://bench/mc.jsonl", "format": "multiple-choice"}],
+     "spec.benchmarks[0]: set exactly one of task and uri"),
+    ([{"numFewshot": 5}], "spec.benchmarks[0]: set exactly one of task and uri"),
+    ([{"uri": "s3://bench/mc.jsonl"}],
+     "spec.benchmarks[0].format: a custom task (uri) needs format: multiple-choice"),
+    ([{"task": "arc_easy", "format": "multiple-choice"}],
+     "spec.benchmarks[0].format: format is for a custom task (uri)"),
+    ([{"uri": "s3://bench/mc.jsonl", "format": "open-ended"}],
+     "spec.benchmarks[0].format: must be one of 'multiple-choice'"),
+    ([{"task": "arc_easy", "numFewshot": -1}], "spec.benchmarks[0].numFewshot: must be >= 0"),
+    ([{"task": "arc_easy", "limit": 0}], "spec.benchmarks[0].limit: must be >= 1"),
+    ([{"task": "arc easy; rm -rf"}], "spec.benchmarks[0].task: must match"),
+    ([{"task": "arc_easy"}, {"task": "arc_easy", "numFewshot": 5}],
+     "spec.benchmarks: task 'arc_easy' is listed twice"),
+], ids=["task-and-uri", "neither", "uri-without-format", "format-with-task", "bad-format",
+        "negative-fewshot", "zero-limit", "bad-task-name", "twice"])
+def test_bad_benchmarks_are_rejected_naming_the_field(tmp_path, capsys, benchmarks, says):
+    code, out = validate(tmp_path, capsys, changed(CAUSAL_EVAL, "spec.benchmarks", benchmarks))
+    assert code == 1
+    assert says in out
+
+
+def test_benchmarks_of_a_classifier_are_rejected(tmp_path, capsys):
+    doc = changed(changed(CAUSAL_EVAL, "spec.model.task", "sequence-classification"),
+                  "spec.metrics", DELETE)
+    doc = changed(doc, "spec.benchmarks", [{"task": "arc_easy"}])
+    code, out = validate(tmp_path, capsys, doc)
+    assert code == 1
+    assert "spec.benchmarks: benchmarks score a causal-lm; this model is " \
+           "sequence-classification" in out
+
+
+def test_benchmarks_and_their_data_are_valid(tmp_path, capsys):
+    doc = changed(CAUSAL_EVAL, "spec.benchmarks", [
+        {"task": "arc_easy", "numFewshot": 25, "limit": 200},
+        {"uri": "pvc://bench/legal-mc.jsonl", "format": "multiple-choice", "name": "legal"}])
+    doc = changed(doc, "spec.benchmarkData", {"uri": "pvc://bench/hf-datasets"})
+    assert validate(tmp_path, capsys, doc) == (0, "1 document valid\n")

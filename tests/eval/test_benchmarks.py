@@ -204,3 +204,21 @@ def test_benchmarks_need_a_causal_lm(tiny_lm, tmp_path):
     assert (code, message["reason"]) == (2, "InvalidConfig")
     assert "benchmarks score a causal-lm" in message["message"]
     assert not math.isnan(code)
+
+
+def test_many_benchmark_rows_still_fit_the_termination_message():
+    from kubetune_trainer.eval.summary import LIMIT_BYTES, fit, size
+
+    row = {"task": "mmlu_abstract_algebra", "metric": "acc", "numFewshot": 5, "samples": 100,
+           "value": 0.123456, "ciLow": 0.1, "ciHigh": 0.2, "baseline": 0.11,
+           "baselineName": "base", "delta": 0.013456, "deltaCiLow": -0.01, "deltaCiHigh": 0.03}
+    rows = [{"name": f"mmlu_{k}/acc", **row} for k in range(40)]
+    summary = fit({"phase": "Succeeded", "message": "x" * 2000, "results": [
+        {"name": "loss", "value": 2.0}], "benchmarks": rows,
+        "errorAnalysis": {"confusion": [], "worstClasses": []}})
+    assert size(summary) < LIMIT_BYTES
+    kept = summary["benchmarks"]
+    assert 10 <= len(kept) < 40
+    assert [r["name"] for r in kept] == [r["name"] for r in rows[:len(kept)]]
+    assert set(kept[0]) == {"name", "value", "baseline", "baselineName", "deltaCiLow",
+                            "deltaCiHigh", "numFewshot", "samples"}

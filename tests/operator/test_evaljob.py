@@ -215,3 +215,51 @@ def test_spec_evaluation_with_a_refused_model_uri_fails_its_evaljob_clearly(api,
     assert "status.result.modelUri 's3://b/x'" in status["failure"]["message"]
     assert f"{finetune['evalJobName']}-eval" not in api.jobs()
     assert _errors(operator, "EvalJob") == 0 and _errors(operator, "FinetuneJob") == 0
+
+
+BENCHMARK_SUMMARY = {
+    "phase": "Succeeded", "reason": "Completed", "samples": 4,
+    "results": [{"name": "loss", "value": 2.1, "baseline": 2.4, "baselineName": "base"}],
+    "benchmarks": [
+        {"name": "arc_easy/acc", "task": "arc_easy", "metric": "acc", "numFewshot": 5,
+         "samples": 100, "value": 0.61, "ciLow": 0.51, "ciHigh": 0.7, "baseline": 0.55,
+         "baselineName": "base", "delta": 0.06, "deltaCiLow": 0.01, "deltaCiHigh": 0.11},
+        # What summary.fit leaves of a row when the message runs out of room.
+        {"name": "gsm8k/exact_match,strict-match", "value": 0.1, "baseline": 0.12,
+         "baselineName": "base", "numFewshot": 0, "samples": 50}],
+}
+
+
+def test_benchmarks_reach_the_evaluator_and_their_rows_the_status(api, operator):
+    doc = copy.deepcopy(EVAL_JOB)
+    doc["spec"]["benchmarks"] = [
+        {"task": "arc_easy", "numFewshot": 5, "limit": 100},
+        {"uri": "pvc://bench/legal-mc.jsonl", "format": "multiple-choice", "name": "legal"}]
+    doc["spec"]["benchmarkData"] = {"uri": "pvc://hf-cache/datasets"}
+    doc["spec"]["thresholds"] = {}
+    del doc["spec"]["compareBaseline"]
+    doc["spec"]["model"] = {"uri": "pvc://models/router/merged", "task": "causal-lm"}
+    doc["spec"]["baseline"] = {"uri": "hf://Qwen/Qwen2.5-0.5B"}
+    import json
+
+    api.create(doc)
+    wait_for(lambda: api.raw_job("router-check-eval"))
+    config = json.loads(api.config_map("router-check-config")["data"]["config.json"])
+    assert config["benchmarks"] == doc["spec"]["benchmarks"]
+    assert config["benchmarkData"] == {"uri": "pvc://hf-cache/datasets"}
+    assert config["baseline"] == {"uri": "hf://Qwen/Qwen2.5-0.5B"}  # the benchmarks' base too
+    claims = {v["persistentVolumeClaim"]["claimName"]
+              for v in api.raw_job("router-check-eval")["spec"]["template"]["spec"]["volumes"]
+              if "persistentVolumeClaim" in v}
+    assert {"bench", "hf-cache"} <= claims
+
+    pod = api.start_pod("router-check-eval")
+    api.end_pod(pod, exit_code=0, message=BENCHMARK_SUMMARY)
+    api.finish_job("router-check-eval")
+    status = api.wait_condition("EvalJob", "router-check", "Succeeded", "True", "Completed")
+    rows = {row["name"]: row for row in status["benchmarks"]}
+    assert rows["arc_easy/acc"] == {**BENCHMARK_SUMMARY["benchmarks"][0]}
+    assert rows["gsm8k/exact_match,strict-match"] == {
+        "name": "gsm8k/exact_match,strict-match", "task": "gsm8k",
+        "metric": "exact_match,strict-match", "value": 0.1, "baseline": 0.12,
+        "baselineName": "base", "numFewshot": 0, "samples": 50}
