@@ -26,7 +26,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .api.base import RULES_ERROR
-from .api.kube_syntax import DNS_LABEL_MAX, label_value_problems, qualified_name_problems
+from .api.kube_syntax import (
+    DNS_LABEL_MAX,
+    dns_subdomain_problems,
+    label_value_problems,
+    qualified_name_problems,
+)
 from .api.names import name_problem
 from .api.resources import API_VERSION, JOBS, RESOURCES, RUNTIMES, Resource
 from .crdgen import resource_schema
@@ -219,7 +224,10 @@ def _metadata_problems(doc: dict, resource: Resource, name: str) -> list[Problem
     if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
         return [Problem(name, "metadata.name", "is required")]
     problems = []
-    if problem := name_problem(resource.kind, metadata["name"]):
+    if resource.max_name_length >= 253:  # no child objects: any object name
+        problems += [Problem(name, "metadata.name", p)
+                     for p in dns_subdomain_problems(metadata["name"])]
+    elif problem := name_problem(resource.kind, metadata["name"]):
         problems.append(Problem(name, "metadata.name", problem))
     problems += [Problem(name, f"metadata.{path}", message)
                  for path, message in object_meta_problems(metadata)]

@@ -58,11 +58,12 @@ def test_each_kind_is_matched_on_create_and_update_and_bound_to_deny():
     policies = {p["metadata"]["name"]: p for p in rendered.of_kind(KINDS[0])}
     bindings = rendered.of_kind(KINDS[1])
     assert {b["spec"]["policyName"] for b in bindings} == policies.keys() == {
-        "kubetune-finetunejobs", "kubetune-evaljobs"}
+        "kubetune-finetunejobs", "kubetune-evaljobs", "kubetune-clusterfinetunepolicies"}
     for binding in bindings:
         assert binding["spec"]["validationActions"] == ["Deny"]
     for policy in policies.values():
         (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+        assert set(rule["resources"]) <= {"finetunejobs", "evaljobs"}
         assert rule["operations"] == ["CREATE", "UPDATE"] and rule["apiGroups"] == ["kubetune.io"]
         assert policy["spec"]["failurePolicy"] == "Fail"
 

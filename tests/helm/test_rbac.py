@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from kubetune.operator.rbac import PERMISSIONS, WEBHOOK_PERMISSIONS
+from kubetune.operator.rbac import PERMISSIONS, POLICY_PERMISSIONS, WEBHOOK_PERMISSIONS
 
 from .chart import NAMESPACE, VARIANTS, render
 
@@ -90,8 +90,11 @@ def test_watched_namespaces_still_read_cluster_runtimes_and_nothing_else_cluster
 
 
 def _main(objects: list[dict], optional: bool = False) -> dict | None:
-    """The operator's (Cluster)Role or binding, not the webhook's or the runtimes' reader."""
-    main = [o for o in objects if not o["metadata"]["name"].endswith(("-webhook", "-runtimes"))]
+    """The operator's (Cluster)Role or binding, not the webhook's, the policy reader's or the
+    user-facing roles."""
+    main = [o for o in objects
+            if not o["metadata"]["name"].endswith(("-webhook", "-runtimes", "-policies", "-edit",
+                                                   "-view", "-reader", "-platform"))]
     if optional and not main:
         return None
     (found,) = main
@@ -131,3 +134,39 @@ def test_operator_runs_as_the_bound_service_account():
 def test_rbac_can_be_left_to_the_cluster_admin():
     kinds = {m["kind"] for m in render({"rbac": {"create": False}}).manifests}
     assert not kinds & {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_operator_reads_policies_and_namespaces_cluster_wide_in_every_mode(variant):
+    """ClusterFinetunePolicies and Namespaces are cluster-scoped: a Role cannot grant them."""
+    rendered = render(VARIANTS[variant])
+    (role,) = [r for r in rendered.of_kind("ClusterRole")
+               if r["metadata"]["name"] == "kubetune-policies"]
+    assert_no_wildcards(role["rules"])
+    assert granted(role["rules"]) == {(p.api_group, p.resource): set(p.verbs)
+                                      for p in POLICY_PERMISSIONS}
+    (binding,) = [b for b in rendered.of_kind("ClusterRoleBinding")
+                  if b["metadata"]["name"] == "kubetune-policies"]
+    assert binding["roleRef"]["name"] == "kubetune-policies"
+    account = rendered.one("ServiceAccount")["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account,
+                                    "namespace": NAMESPACE}]
+
+
+def test_teams_edit_jobs_and_read_policies_and_only_the_platform_role_writes_policies():
+    roles = {r["metadata"]["name"]: r for r in render().of_kind("ClusterRole")}
+    edit, view = roles["kubetune-edit"], roles["kubetune-view"]
+    labels = edit["metadata"]["labels"]
+    assert labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    writes = {"create", "update", "patch", "delete"}
+    for name, role in roles.items():
+        policy_verbs = granted(role["rules"]).get(("kubetune.io", "clusterfinetunepolicies"), set())
+        assert not (policy_verbs & writes) or name == "kubetune-platform", name
+    assert writes <= granted(roles["kubetune-platform"]["rules"])[
+        ("kubetune.io", "clusterfinetunepolicies")]
+    assert writes <= granted(edit["rules"])[("kubetune.io", "finetunejobs")]
+    assert granted(edit["rules"])[("kubetune.io", "clusterfinetunepolicies")] == {
+        "get", "list", "watch"}
+    assert not writes & granted(view["rules"])[("kubetune.io", "evaljobs")]

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from .evaljob import EvalJobSpec, EvalJobStatus
 from .finetune import FinetuneJobSpec, FinetuneJobStatus
 from .names import EVAL_JOB_NAME_MAX, FINETUNE_JOB_NAME_MAX
+from .policy import ClusterFinetunePolicySpec, ClusterFinetunePolicyStatus
 from .runtime import FinetuneRuntimeSpec, RuntimeStatus
 
 GROUP = "kubetune.io"
@@ -121,4 +122,24 @@ FINETUNE_RUNTIME = Resource(
 JOBS = {r.kind: r for r in (FINETUNE_JOB, EVAL_JOB)}
 """The kinds the operator reconciles (and the webhook and admission policy check)."""
 RUNTIMES = {r.kind: r for r in (CLUSTER_FINETUNE_RUNTIME, FINETUNE_RUNTIME)}
-RESOURCES = {**JOBS, **RUNTIMES}
+CLUSTER_FINETUNE_POLICY = Resource(
+    kind="ClusterFinetunePolicy",
+    plural="clusterfinetunepolicies",
+    short_name="cftp",
+    spec_model=ClusterFinetunePolicySpec,
+    status_model=ClusterFinetunePolicyStatus,
+    max_name_length=253,
+    printer_columns=(
+        _column("MAX-GPUS", "integer", ".spec.maxGpusPerPod", "Most GPUs per pod"),
+        _column("MAX-RUNNING", "integer", ".spec.maxRunningJobs",
+                "Most jobs running at once per namespace"),
+        _column("GPU-HOURS", "number", ".spec.gpuHourBudget.hours",
+                "GPU-hour budget per namespace"),
+        _column("WINDOW-DAYS", "integer", ".spec.gpuHourBudget.windowDays",
+                "Budget window in days"),
+        _AGE,
+    ),
+    namespaced=False,
+    has_status=False,
+)
+RESOURCES = {**JOBS, **RUNTIMES, CLUSTER_FINETUNE_POLICY.kind: CLUSTER_FINETUNE_POLICY}

@@ -19,13 +19,24 @@ variables are `object`, `oldObject` (null on CREATE), `request` (operation, name
 kind, resource, userInfo) and, given the caller's identity and an authorizer, `authorizer`
 (cel_kubernetes.py: `authorizer.group(...).resource(...)...check(VERB).allowed()` answered
 by the emulator's RBAC for the requesting user), with Kubernetes' string functions.
-Not modelled: messageExpression, paramKind/params, variables, auditAnnotations, Warn/Audit
-actions, failurePolicy Ignore (an expression that errors denies, as failurePolicy Fail does).
+
+Parameters (https://kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/,
+"Parameter resources"): a policy with `paramKind` is evaluated once per object its binding's
+`paramRef` selects (by `name`, or by label `selector`, `{}` selecting all; for a namespaced
+kind in `paramRef.namespace`, else the request's namespace), with that object as `params`; any
+failing evaluation denies. With no such object, `parameterNotFoundAction: Allow` lets the
+request through and `Deny` (or a binding without paramRef) denies it. `namespaceObject` is the
+request's Namespace (null for cluster-scoped objects). `variables` are named expressions that
+validations read as `variables.NAME`. `messageExpression` gives the message; when it errors or
+gives an empty, blank or multi-line string, `message` is used instead.
+Not modelled: auditAnnotations, Warn/Audit actions, failurePolicy Ignore (an expression that
+errors denies, as failurePolicy Fail does).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import celpy
@@ -44,11 +55,16 @@ BINDINGS = ResourceType(
 
 _CODES = {"Invalid": 422, "Forbidden": 403, "Unauthorized": 401, "RequestEntityTooLarge": 413}
 
+FindParams = Callable[[dict[str, Any], dict[str, Any], str | None], list[dict[str, Any]]]
+"""(paramKind, paramRef, request namespace) -> the parameter objects the reference selects."""
+
 
 def check(policies: list[dict[str, Any]], bindings: list[dict[str, Any]], operation: str,
           rtype: ResourceType, namespace_labels: dict[str, str] | None, obj: dict[str, Any],
           old: dict[str, Any] | None = None, user: Any = None,
-          decide: cel_kubernetes.Decide | None = None, subresource: str | None = None) -> None:
+          decide: cel_kubernetes.Decide | None = None, subresource: str | None = None,
+          namespace_object: dict[str, Any] | None = None,
+          find_params: FindParams | None = None) -> None:
     """Raise the API error of the first bound policy that denies this request.
 
     `user` is the requester (an object with `name` and `groups`); `decide(user, check)`
@@ -68,13 +84,47 @@ def check(policies: list[dict[str, Any]], bindings: list[dict[str, Any]], operat
         if not _matches(spec.get("matchResources") or {}, operation, rtype, namespace_labels,
                         resource=resource, rules_required=False):
             continue
-        denial = _first_failure(policy, obj, old, operation, rtype, user, decide)
+        denial = None
+        for params in _params(policy, spec, obj, find_params):
+            if isinstance(params, tuple):  # a binding that cannot be configured
+                denial = params
+                break
+            denial = _first_failure(policy, obj, old, operation, rtype, user, decide,
+                                    params=params, namespace_object=namespace_object)
+            if denial is not None:
+                break
         if denial is not None:
             reason, message = denial
             raise errors.ApiError(
                 _CODES.get(reason, 422), reason,
                 f"ValidatingAdmissionPolicy '{policy['metadata']['name']}' with binding "
                 f"'{binding['metadata']['name']}' denied request: {message}")
+
+
+_NO_PARAMS = object()
+
+
+def _params(policy: dict[str, Any], binding_spec: dict[str, Any], obj: dict[str, Any],
+            find_params: FindParams | None) -> list[Any]:
+    """What to evaluate the policy with: [_NO_PARAMS] without paramKind, each selected
+    parameter object otherwise (sorted by namespace and name), [] when none is found and
+    the binding allows that, or [(reason, message)] when the binding denies it."""
+    kind = (policy.get("spec") or {}).get("paramKind")
+    if not kind:
+        return [None]
+    ref = binding_spec.get("paramRef")
+    if not ref:
+        return [("Invalid", "failed to configure binding: paramKind is set on the policy but "
+                            "the binding has no paramRef")]
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    found = find_params(kind, ref, namespace) if find_params else []
+    if found:
+        return sorted(found, key=lambda p: (p["metadata"].get("namespace", ""),
+                                            p["metadata"]["name"]))
+    if ref.get("parameterNotFoundAction") == "Allow":
+        return []
+    return [("Invalid", "failed to configure binding: no params found for policy binding "
+                        "with `Deny` parameterNotFoundAction")]
 
 
 def _matches(constraints: dict[str, Any], operation: str, rtype: ResourceType,
@@ -119,7 +169,8 @@ def _program(expression: str) -> Any:
 
 def _first_failure(policy: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | None,
                    operation: str, rtype: ResourceType, user: Any = None,
-                   decide: cel_kubernetes.Decide | None = None) -> tuple[str, str] | None:
+                   decide: cel_kubernetes.Decide | None = None, params: Any = None,
+                   namespace_object: dict[str, Any] | None = None) -> tuple[str, str] | None:
     user_info = {"username": user.name, "groups": list(user.groups)} if user is not None else {}
     activation = {
         "object": celpy.json_to_cel(obj),
@@ -134,14 +185,33 @@ def _first_failure(policy: dict[str, Any], obj: dict[str, Any], old: dict[str, A
     }
     if decide is not None and user is not None:
         activation["authorizer"] = cel_kubernetes.Authorizer(decide, user)
+    spec = policy.get("spec") or {}
+    if spec.get("paramKind"):
+        activation["params"] = celpy.json_to_cel(params)
+    activation["namespaceObject"] = (celpy.json_to_cel(namespace_object)
+                                     if namespace_object is not None else None)
 
-    def evaluate(expression: str) -> bool:
+    def value_of(expression: str) -> Any:
         result = _program(expression).evaluate(activation)
         if isinstance(result, Exception):
             raise result
+        return result
+
+    def evaluate(expression: str) -> bool:
+        result = value_of(expression)
         return result is True or (isinstance(result, celpy.celtypes.BoolType) and bool(result))
 
-    spec = policy.get("spec") or {}
+    if spec.get("variables"):
+        # In order, each seeing the ones before it; an error is kept as the variable's value
+        # and surfaces in the expressions that read it, as kube-apiserver's lazy evaluation.
+        values = celpy.celtypes.MapType({})
+        activation["variables"] = values
+        for variable in spec["variables"]:
+            try:
+                value = value_of(variable.get("expression", ""))
+            except Exception as error:
+                value = celpy.CELEvalError(str(error))
+            values[celpy.celtypes.StringType(variable.get("name", ""))] = value
     for condition in spec.get("matchConditions") or []:
         expression = condition.get("expression", "")
         try:
@@ -157,6 +227,21 @@ def _first_failure(policy: dict[str, Any], obj: dict[str, Any], old: dict[str, A
             return "Invalid", f"expression '{expression}' resulted in error: {error}"
         if passed:
             continue
-        message = validation.get("message") or f"failed expression: {expression}"
+        message = _message_of(validation, value_of) or validation.get("message") or (
+            f"failed expression: {expression}")
         return validation.get("reason") or "Invalid", message
     return None
+
+
+def _message_of(validation: dict[str, Any], value_of: Callable[[str], Any]) -> str | None:
+    """messageExpression's string, or None where kube-apiserver falls back to `message`."""
+    expression = validation.get("messageExpression")
+    if not expression:
+        return None
+    try:
+        message = value_of(expression)
+    except Exception:
+        return None
+    if not isinstance(message, str) or not message.strip() or "\n" in message:
+        return None
+    return str(message)

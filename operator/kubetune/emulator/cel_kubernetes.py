@@ -9,7 +9,8 @@ the string functions kubetune's policies use.
   `errored()` and `error()`.
 - From cel-go's strings extension, which Kubernetes enables
   (https://pkg.go.dev/github.com/google/cel-go/ext#Strings): `split`, `substring`, `indexOf`,
-  `lowerAscii`.
+  `lowerAscii`, `replace` (every occurrence, or the first N) and `join` (of a list of
+  strings, with an optional separator).
 
 `functions(decide)` gives the cel-python function table; `Authorizer(decide, user)` is the
 `authorizer` variable, where `decide(user, attributes)` answers one access check.
@@ -96,6 +97,17 @@ def _substring(text: Any, start: Any, end: Any = None) -> celtypes.StringType:
     return celtypes.StringType(value[int(start):stop])
 
 
+def _replace(text: Any, old: Any, new: Any, limit: Any = None) -> celtypes.StringType:
+    count = -1 if limit is None else int(limit)
+    return celtypes.StringType(str(text).replace(str(old), str(new), count))
+
+
+def _join(items: Any, separator: Any = "") -> celtypes.StringType:
+    if not all(isinstance(item, str) for item in items):
+        raise TypeError("join() applies to a list of strings")
+    return celtypes.StringType(str(separator).join(str(item) for item in items))
+
+
 def functions() -> dict[str, Callable[..., Any]]:
     """The function table to pass to celpy's `Environment.program(..., functions=...)`."""
     return {
@@ -113,4 +125,6 @@ def functions() -> dict[str, Callable[..., Any]]:
         "substring": _substring,
         "indexOf": lambda text, sub: celtypes.IntType(str(text).find(str(sub))),
         "lowerAscii": lambda text: celtypes.StringType(str(text).lower()),
+        "replace": _replace,
+        "join": _join,
     }

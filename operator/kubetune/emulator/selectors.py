@@ -107,3 +107,19 @@ def parse_field_selector(text: str | None) -> Predicate:
 
 def combine(*predicates: Predicate) -> Predicate:
     return lambda obj: all(predicate(obj) for predicate in predicates)
+
+
+def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """A metav1.LabelSelector object (matchLabels, matchExpressions) against labels, as
+    apimachinery's LabelSelectorAsSelector: all must hold; empty selects everything."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for requirement in selector.get("matchExpressions") or []:
+        key, values = requirement.get("key"), set(requirement.get("values") or [])
+        held = {"In": key in labels and labels[key] in values,
+                "NotIn": not (key in labels and labels[key] in values),
+                "Exists": key in labels, "DoesNotExist": key not in labels}
+        if not held.get(requirement.get("operator"), False):
+            return False
+    return True

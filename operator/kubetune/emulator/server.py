@@ -50,7 +50,13 @@ from kubetune.emulator.resources import (
     NAMESPACES,
     ResourceType,
 )
-from kubetune.emulator.selectors import Predicate, combine, parse_field_selector, parse_label_selector
+from kubetune.emulator.selectors import (
+    Predicate,
+    combine,
+    label_selector_matches,
+    parse_field_selector,
+    parse_label_selector,
+)
 from kubetune.emulator.store import ObjectStore
 from kubetune.emulator.tables import as_table, wants_table
 from kubetune.emulator.watching import WatchStream
@@ -326,6 +332,21 @@ class ApiServerEmulator(KubernetesEmulator):
         """The REST mapping of an ownerReference's apiVersion and kind."""
         return [rtype for rtype in self.registry if rtype.api_version == api_version and rtype.kind == kind]
 
+    def _find_params(self, kind: dict[str, Any], ref: dict[str, Any],
+                     namespace: str | None) -> list[dict[str, Any]]:
+        """The objects a binding's paramRef selects (admission_policies.FindParams)."""
+        found = []
+        for rtype in self._resources_of_kind(kind.get("apiVersion", ""), kind.get("kind", "")):
+            scope = (ref.get("namespace") or namespace) if rtype.namespaced else None
+            for obj in self.store.list(rtype.storage_key, scope):
+                meta = obj.get("metadata") or {}
+                if ref.get("name"):
+                    if meta.get("name") == ref["name"]:
+                        found.append(obj)
+                elif label_selector_matches(ref.get("selector"), meta.get("labels") or {}):
+                    found.append(obj)
+        return found
+
     def _policy_admission(self, rtype: ResourceType, subresource: str | None,
                           user: authorization.User, then: Admit | None) -> Admit:
         """ValidatingAdmissionPolicies on each create and update (admission_policies.py), with
@@ -344,7 +365,8 @@ class ApiServerEmulator(KubernetesEmulator):
                 labels = ((ns or {}).get("metadata") or {}).get("labels") or {}
                 bindings = self.store.list(admission_policies.BINDINGS.storage_key, None)
                 admission_policies.check(policies, bindings, "UPDATE" if old else "CREATE", rtype,
-                                         labels, new, old, user, decide, subresource)
+                                         labels, new, old, user, decide, subresource,
+                                         namespace_object=ns, find_params=self._find_params)
             if then is not None:
                 then(old, new)
         return admit

@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 from ..api.resources import GROUP, VERSION
-from . import labels
+from . import labels, policy_gate
 from .fit import make_fit_checker
 from .kube import Kube
 from .metrics import Metrics
@@ -59,6 +59,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
                           check_fit=memo.get("fit_checker") or make_fit_checker(config))
     # Fill the caches of children before the first reconcile, so that a restarted operator
     # sees the Jobs it created before and never creates one twice.
+    # Policies before the first reconcile too: no job may start unjudged after a restart.
+    for policy in await kube.list_all("ClusterFinetunePolicy"):
+        state.policies[policy["metadata"]["name"]] = policy
+    metrics.policies.set(len(state.policies))
+    for namespace_object in await kube.list_all("Namespace"):
+        state.namespaces[namespace_object["metadata"]["name"]] = (
+            namespace_object["metadata"].get("labels") or {})
     for namespace in config.watch_namespaces or (None,):
         for job in await kube.list_managed("Job", namespace):
             state.jobs[_key(job)] = job
@@ -129,6 +136,39 @@ def _cache_runtime(state: OperatorState, runtime: dict[str, Any]) -> None:
     state.runtimes[(runtime.get("kind", ""), meta.get("namespace") or "", meta["name"])] = runtime
 
 
+@kopf.on.event(GROUP, VERSION, "clusterfinetunepolicies", registry=registry)
+async def policy_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
+    """A policy added, changed or removed: jobs it held back are looked at again."""
+    state: OperatorState = memo.state
+    policy = event["object"]
+    if event["type"] == "DELETED":
+        state.policies.pop(policy["metadata"]["name"], None)
+    else:
+        state.policies[policy["metadata"]["name"]] = policy
+    state.metrics.policies.set(len(state.policies))
+    _wake_held(state, None)
+
+
+@kopf.on.event("", "v1", "namespaces", registry=registry)
+async def namespace_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
+    """Namespace labels decide which policies apply (their namespaceSelector)."""
+    state: OperatorState = memo.state
+    namespace = event["object"]["metadata"]
+    if event["type"] == "DELETED":
+        state.namespaces.pop(namespace["name"], None)
+        return
+    labels_now = namespace.get("labels") or {}
+    if state.namespaces.get(namespace["name"]) != labels_now:
+        state.namespaces[namespace["name"]] = labels_now
+        _wake_held(state, namespace["name"])
+
+
+def _wake_held(state: OperatorState, namespace: str | None, but: tuple | None = None) -> None:
+    for kind, ns, name in policy_gate.held_in(state, namespace):
+        if (kind, ns, name) != but:
+            _later(state, 0, kind, (ns, name))
+
+
 @kopf.on.event("batch", "v1", "jobs", labels=labels.MANAGED_SELECTOR, registry=registry)
 async def child_job_event(event: dict, memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo.state
@@ -182,6 +222,7 @@ async def _on_job_event(state: OperatorState, kind: str, event: dict) -> None:
     if event["type"] == "DELETED":
         state.forget(kind, key)
         state.metrics.forget_job(kind, *key)
+        _wake_held(state, key[0])  # its run and GPU-hours no longer count
         await _sync_owner(state, body)  # a FinetuneJob may wait for its EvalJob's name
         return
     cached = state.bodies(kind).get(key)
@@ -227,7 +268,11 @@ async def reconcile(state: OperatorState, kind: str, key: Key) -> None:
             log.exception("reconcile of %s %s/%s failed; retrying in %.1fs", kind, *key, delay)
             _later(state, delay, kind, key)
             return
-    if kind == "FinetuneJob" and state.current_status(kind, key) != before:
+    after = state.current_status(kind, key)
+    if after.get("phase") != before.get("phase") and after.get("phase") in ("Succeeded", "Failed"):
+        # A slot (maxRunningJobs) is free, and its GPU-hours are final: held jobs may start.
+        _wake_held(state, key[0], but=lock_key)
+    if kind == "FinetuneJob" and after != before:
         # EvalJobs waiting on this FinetuneJob see its new phase and result.
         for eval_key in eval_jobs_waiting_on(state, *key):
             _later(state, 0, "EvalJob", eval_key)

@@ -43,6 +43,7 @@ _COLLECTIONS = {  # kind -> (API prefix, plural)
     "Job": ("/apis/batch/v1", "jobs"),
     **{kind: (f"/apis/{GROUP}/{VERSION}", plural) for kind, plural in _PLURALS.items()},
     "Workload": ("/apis/kueue.x-k8s.io/v1beta1", "workloads"),
+    "Namespace": ("/api/v1", "namespaces"),
 }
 
 
@@ -305,6 +306,19 @@ class Kube:
             item.setdefault("kind", kind)  # list items carry no kind
         return reply.get("items", [])
 
+    @uses(GROUP, "clusterfinetunepolicies", "list")
+    @uses("", "namespaces", "list")
+    async def list_all(self, kind: str) -> list[dict[str, Any]]:
+        """Every ClusterFinetunePolicy or Namespace (cluster-scoped); none when the policy CRD
+        is not installed (404)."""
+        try:
+            reply = await self._request("GET", path_of(kind, None), verb="list")
+        except ApiError as error:
+            if error.status == 404:
+                return []
+            raise
+        return reply.get("items", [])
+
     @uses("kueue.x-k8s.io", "workloads", "list")
     async def workload_of(self, namespace: str, job_uid: str) -> dict[str, Any] | None:
         """The Kueue Workload that a Job owns (Kueue creates one per Job, owned by it), or
@@ -325,6 +339,7 @@ class Kube:
     @uses("", "services", "get")
     @uses("batch", "jobs", "get")
     @uses(GROUP, "evaljobs", "get")
+    @uses("", "namespaces", "get")
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """A child object, or None when there is none."""
         try:

@@ -77,6 +77,22 @@ class Metrics:
             "Kubernetes API requests of the operator that failed (HTTP 4xx/5xx or no reply), "
             "by verb and code; retried ones count once per try.",
             ["verb", "code"], registry=r)
+        self.policies = Gauge(
+            "kubetune_cluster_finetune_policies",
+            "ClusterFinetunePolicies the operator knows (its watch cache).", registry=r)
+        self.gpu_hours_used = Gauge(
+            "kubetune_policy_gpu_hours_used",
+            "GPU-hours a namespace used within its ClusterFinetunePolicy gpuHourBudget window "
+            "(the tightest budget that applies).", ["namespace"], registry=r)
+        self.gpu_hours_remaining = Gauge(
+            "kubetune_policy_gpu_hours_remaining",
+            "GPU-hours left to a namespace under its tightest gpuHourBudget.", ["namespace"],
+            registry=r)
+        self.policy_waiting_jobs = Gauge(
+            "kubetune_policy_waiting_jobs",
+            "Jobs held back by a ClusterFinetunePolicy, by namespace and reason "
+            "(WaitingForPolicy: maxRunningJobs; BudgetExhausted: gpuHourBudget).",
+            ["namespace", "reason"], registry=r)
         self._per_job = (self.train_loss, self.eval_loss, self.tokens_per_second, self.progress)
 
     def record_progress(self, namespace: str, name: str, progress: dict) -> None:

@@ -50,6 +50,14 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("kopf.dev", "clusterkopfpeerings", (*WATCH, "patch")),
 )
 
+POLICY_PERMISSIONS: tuple[Permission, ...] = (
+    # ClusterFinetunePolicies and the namespace labels their namespaceSelectors match: both
+    # cluster-scoped, so a ClusterRole of their own, read-only, even when the operator
+    # otherwise has Roles in watched namespaces only.
+    Permission("kubetune.io", "clusterfinetunepolicies", WATCH),
+    Permission("", "namespaces", WATCH),
+)
+
 WEBHOOK_PERMISSIONS: tuple[Permission, ...] = (
     # The admission webhook (chart value webhook.enabled) asks whether a job's requester may
     # get what the job names; cluster-scoped, granted only when the webhook is on.

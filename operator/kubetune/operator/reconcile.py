@@ -33,7 +33,7 @@ from ..runtimes import (
     select_runtime,
 )
 from ..validation import validate_document
-from . import builders
+from . import builders, policy_gate
 from . import conditions as c
 from . import generations as g
 from . import observe as o
@@ -127,6 +127,8 @@ class Visit:
     """This job's own Job (its controller ownerReference is this job's uid), or None."""
     in_the_way: str | None = None
     """An earlier run's Job holds the name: what to tell the user while waiting for it."""
+    policies: tuple[dict[str, Any], ...] = ()
+    """The ClusterFinetunePolicies that apply to the job's namespace."""
 
     @property
     def uid(self) -> str:
@@ -155,16 +157,29 @@ async def _begin(state: OperatorState, kind: str, key: Key) -> Visit | None:
         return None
     if _rejected_for_good(visit.old, visit.generation):
         return None  # the API server refused this spec's child: only a new spec is tried
+    if _violated_for_good(visit.old, visit.generation):
+        return None  # a policy refused this spec: a relaxed policy does not revive it
     problems, reason = checked_spec_problems(state, kind, body), c.INVALID_SPEC
     if not problems:
         # Defence in depth behind the chart's admission policy, which may be off.
         problems, reason = placement_problems(body, state.settings.placement_policy), c.NOT_PERMITTED
+    if not problems:
+        visit = replace(visit, policies=tuple(await policy_gate.applicable(state, namespace)))
+        if job is None and not visit.old.get("jobName"):
+            # Judged before it starts, never after: a tightened policy stops no running work.
+            problems, reason = policy_gate.problems(kind, body, visit.policies), c.POLICY_VIOLATION
     if problems:
         types = c.FINETUNE_TYPES if kind == "FinetuneJob" else c.EVAL_TYPES
         await write_status(state, kind, body, visit.old, invalid_status(
             problems, visit.generation, visit.old, visit.now, types, reason))
         return None
     return visit
+
+
+def _violated_for_good(old: dict[str, Any], generation: int | None) -> bool:
+    validated = c.find(old.get("conditions"), c.VALIDATED) or {}
+    return (old.get("phase") == "Failed" and old.get("observedGeneration") == generation
+            and validated.get("reason") == c.POLICY_VIOLATION)
 
 
 def _rejected_for_good(old: dict[str, Any], generation: int | None) -> bool:
@@ -278,7 +293,7 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
         resolution = resolve_runtime(state, body, FinetuneJobSpec.model_validate(body["spec"]), old)
     except RuntimeProblem as problem:
         return await _runtime_problem(state, "FinetuneJob", visit, problem)
-    spec: FinetuneJobSpec = resolution.spec
+    spec: FinetuneJobSpec = policy_gate.with_defaults(resolution.spec, visit.policies)
     fit = await state.check_fit(body, spec)
     blocked = fit.fits is False
     if blocked and (body["metadata"].get("annotations") or {}).get(SKIP_FIT_CHECK) == "true":
@@ -291,7 +306,10 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
     next_attempt = (old.get("attempts") or 0) + 1 if restarting else 1
     pods = state.pods_of(namespace, job_name)
     waiting = visit.in_the_way
-    if (job is None and not blocked and not waiting
+    held = None
+    if job is None and not blocked and not waiting and not old.get("jobName"):
+        held = policy_gate.hold(state, "FinetuneJob", key, spec.resources.gpus, visit.policies)
+    if (job is None and not blocked and not waiting and not held
             and not (restarting and _any_running(pods))):
         try:
             job, waiting = await _create_training(state, body, spec, next_attempt,
@@ -313,6 +331,9 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
         run = o.restarting(job_name, next_attempt, nodes)
     elif waiting:
         run = o.RunObservation(o.ABSENT, own.WAITING_FOR_PREVIOUS_RUN, waiting)
+    elif held:
+        run = o.RunObservation(o.ABSENT, held.reason, held.message)
+        again = _sooner(again, held.recheck_after)
     else:
         run = o.observe_run(job, state.pods_of_job(job), queue=queue,
                             suspend_requested=spec.suspend)
@@ -332,7 +353,8 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
     status = finetune_status(
         generation=g.observed_generation(generation, old, applied), old=old, fit=fit,
         blocked=blocked, run=run, suspend_requested=spec.suspend, eval_job_name=eval_name,
-        gpus_per_pod=spec.resources.gpus, now=now, job_name=None if waiting else job_name)
+        gpus_per_pod=spec.resources.gpus, now=now,
+        job_name=None if waiting or held else job_name)
     if resolution.record:
         status["runtime"] = resolution.record
     _record_outcome(state, "FinetuneJob", namespace, old, status)
@@ -570,10 +592,13 @@ async def sync_eval(state: OperatorState, key: Key) -> float | None:
         resolution = resolve_runtime(state, body, EvalJobSpec.model_validate(body["spec"]), old)
     except RuntimeProblem as problem:
         return await _runtime_problem(state, "EvalJob", visit, problem)
-    spec: EvalJobSpec = resolution.spec
+    spec: EvalJobSpec = policy_gate.with_defaults(resolution.spec, visit.policies)
     source = resolve_eval_model(state, namespace, spec)
     waiting = visit.in_the_way
-    if source.ready and job is None and not waiting:
+    held = None
+    if source.ready and job is None and not waiting and not old.get("jobName"):
+        held = policy_gate.hold(state, "EvalJob", key, spec.resources.gpus, visit.policies)
+    if source.ready and job is None and not waiting and not held:
         try:
             job, waiting = await _create_evaluation_run(state, body, spec, source, resolution)
         except ChildRejected as rejection:
@@ -584,6 +609,9 @@ async def sync_eval(state: OperatorState, key: Key) -> float | None:
         await _hand_over(state, job, [("ConfigMap", config_map_name(name))])
     if waiting:
         run = o.RunObservation(o.ABSENT, own.WAITING_FOR_PREVIOUS_RUN, waiting)
+    elif held:
+        run = o.RunObservation(o.ABSENT, held.reason, held.message,
+                               recheck_after=held.recheck_after)
     else:
         run = o.observe_run(job, state.pods_of_job(job),
                             queue=builders.queue_of(spec, state.settings))

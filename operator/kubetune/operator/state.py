@@ -51,6 +51,14 @@ class OperatorState:
     workload_active: dict[str, bool] = field(default_factory=dict)
     """Per Job uid: the `spec.active` its Kueue Workload was last seen or set to, so the
     Workload is looked up only when a user's suspend changes."""
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """ClusterFinetunePolicies by name (watched)."""
+    namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Namespace labels by name (watched), for the policies' namespaceSelectors."""
+    held: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    """Jobs a policy budget holds back (kind, namespace, name) -> reason."""
+    admitted: set[tuple[str, str, str]] = field(default_factory=set)
+    """Jobs a budget let start: counted as running until their Job is seen."""
     background: set[asyncio.Task] = field(default_factory=set)
     """Scheduled retries and follow-up reconciles (kept so they are not garbage-collected)."""
 
@@ -80,6 +88,8 @@ class OperatorState:
 
     def forget(self, kind: str, key: Key) -> None:
         self.bodies(kind).pop(key, None)
+        self.held.pop((kind, *key), None)
+        self.admitted.discard((kind, *key))
         self.written.pop((kind, *key), None)
         self.retries.pop((kind, *key), None)
         self.rejected.pop((kind, *key), None)
