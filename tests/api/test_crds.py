@@ -190,6 +190,12 @@ def test_qlora_without_gpus_breaks_the_cel_rule():
      "resources.strategy fsdp is for method full or lora, not qlora"),
     ({"spec.resources.strategy": "fsdp", "spec.resources.gpus": 2}, None),
     ({"spec.resources.strategy": "auto", "spec.resources.gpus": 0}, None),
+    ({"spec.resources.cpuOffload": True, "spec.resources.gpus": 2},
+     "resources.cpuOffload needs resources.strategy fsdp"),
+    ({"spec.resources.cpuOffload": True, "spec.resources.strategy": "ddp"},
+     "resources.cpuOffload needs resources.strategy fsdp"),
+    ({"spec.resources.cpuOffload": True, "spec.resources.strategy": "fsdp",
+      "spec.resources.gpus": 2}, None),
 ])  # fmt: skip
 def test_fsdp_rules_in_cel_and_in_the_models(changes, message):
     doc = FINETUNE_JOB

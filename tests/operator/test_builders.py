@@ -190,3 +190,17 @@ def test_runtime_pod_extras_join_the_operators_without_replacing_its_own():
     assert pod["serviceAccountName"] == "trainer" and pod["automountServiceAccountToken"] is False
     plain = builders.training_job(BODY, spec, Settings())["spec"]["template"]
     assert "serviceAccountName" not in plain["spec"] and "annotations" not in plain["metadata"]
+
+
+def test_cpu_offload_and_the_fast_path_settings_reach_the_trainer_config():
+    from kubetune.api import trainer_config_for
+
+    spec = copy.deepcopy(BODY["spec"])
+    spec["method"] = {"type": "full"}
+    spec["resources"] = {"gpus": 2, "strategy": "fsdp", "cpuOffload": True}
+    spec["hyperparameters"]["fastPath"] = {"attention": "flex_attention", "liger": "off"}
+    config = trainer_config_for("router", "team-a", FinetuneJobSpec.model_validate(spec))
+    wire = config.to_wire()
+    assert wire["resources"]["cpuOffload"] is True
+    assert wire["hyperparameters"]["fastPath"] == {
+        "attention": "flex_attention", "liger": "off", "fusedOptimizer": "auto", "compile": "auto"}

@@ -120,3 +120,33 @@ def test_combined_alternative_with_qlora_sets_ddp_back(llama):
     assert alternative.changes["resources.strategy"] == "ddp"
     assert alternative.request.strategy == "ddp"
     assert "strategy: fsdp" not in alternative.description
+
+
+def test_cpu_offload_takes_weights_gradients_and_optimizer_state_off_the_gpu(llama):
+    """FSDP2's CPUOffloadPolicy keeps the shards and the optimizer step in host memory: the
+    GPU keeps the gathered units, activations and logits (and the CUDA context)."""
+    sharded = PlanRequest(method="full", gpus=8, batch_size=1, strategy="fsdp")
+    offloaded = sharded.with_changes(cpu_offload=True)
+    a, b = estimate_memory(llama, sharded), estimate_memory(llama, offloaded)
+    assert (b.weights, b.gradients, b.optimizer_states) == (0, 0, 0) < (a.weights, a.gradients,
+                                                                        a.optimizer_states)
+    assert (b.all_gather_buffers, b.activations, b.logits) == (
+        a.all_gather_buffers, a.activations, a.logits)
+    # Without fsdp there is nothing to offload (the API refuses cpuOffload with ddp).
+    replica = PlanRequest(method="full", gpus=8, batch_size=1)
+    assert estimate_memory(llama, replica.with_changes(cpu_offload=True)) == estimate_memory(
+        llama, replica)
+
+
+def test_offloading_is_offered_last_when_sharding_alone_does_not_fit(llama):
+    request = PlanRequest(method="full", gpus=2, batch_size=1, seq_length=1024, strategy="fsdp")
+    result = check_fit(llama, request, parse_quantity("40Gi"))
+    assert result.fits is False
+    offload = result.alternatives[-1]
+    assert offload.changes == {"resources.cpuOffload": True}
+    assert offload.description == "cpuOffload: true"
+    assert offload.estimated_bytes == estimate_memory(llama, request.with_changes(
+        cpu_offload=True)).total <= parse_quantity("40Gi")
+    ddp = check_fit(llama, request.with_changes(strategy="ddp"), parse_quantity("40Gi"))
+    assert {"resources.strategy": "fsdp", "resources.cpuOffload": True} in [
+        a.changes for a in ddp.alternatives]

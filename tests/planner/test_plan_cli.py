@@ -186,3 +186,19 @@ def test_fsdp_on_cpu_is_rejected_naming_the_field(tmp_path, capsys):
     manifest, config = write(tmp_path, with_spec(resources={"gpus": 0, "strategy": "fsdp"}))
     assert plan(["-f", str(manifest), "--config-json", str(config)]) == 1
     assert "resources.strategy fsdp needs GPUs" in capsys.readouterr().err
+
+
+def test_plan_shows_cpu_offload_and_prices_it(tmp_path, capsys):
+    sharded = full_on_8_gpus("fsdp")
+    offloaded = full_on_8_gpus("fsdp")
+    offloaded["spec"]["resources"]["cpuOffload"] = True
+    outs = []
+    for manifest_doc in (sharded, offloaded):
+        manifest, config = write(tmp_path, manifest_doc)
+        assert plan(["-f", str(manifest), "--config-json", str(config), "-o", "json"]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    assert [o["assumptions"]["cpuOffload"] for o in outs] == [False, True]
+    assert outs[1]["items"]["weights"] == outs[1]["items"]["optimizerStates"] == 0
+    assert outs[1]["items"]["total"] < outs[0]["items"]["total"]
+    assert plan(["-f", str(manifest), "--config-json", str(config)]) == 0
+    assert "offloaded to CPU" in capsys.readouterr().out

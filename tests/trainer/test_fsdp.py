@@ -29,6 +29,18 @@ def test_fsdp_plugin_is_fsdp2_with_sharded_state_and_block_units():
     assert plugin.auto_wrap_policy is not None  # transformer blocks, from _no_split_modules
 
 
+def test_cpu_offload_reaches_accelerates_plugin_as_fsdp2s_offload_policy():
+    """resources.cpuOffload: accelerate turns the flag into FSDP2's CPUOffloadPolicy (the
+    shards and the optimizer step on the CPU); off, the no-op OffloadPolicy. That the policy
+    runs, and the memory it saves, only a GPU run shows (fsdp needs GPUs in accelerate)."""
+    from torch.distributed.fsdp import CPUOffloadPolicy
+
+    assert isinstance(parallel.fsdp_plugin(cpu_offload=True).cpu_offload, CPUOffloadPolicy)
+    assert not isinstance(parallel.fsdp_plugin().cpu_offload, CPUOffloadPolicy)
+    with pytest.raises(InvalidConfig, match=r"resources\.cpuOffload needs resources\.strategy"):
+        parallel.make_accelerator("ddp", cuda=False, mixed_precision="no", cpu_offload=True)
+
+
 def test_fsdp_on_cpu_is_refused_naming_the_field():
     with pytest.raises(InvalidConfig, match=r"resources\.strategy fsdp needs GPUs"):
         parallel.make_accelerator("fsdp", cuda=False, mixed_precision="no")

@@ -19,11 +19,13 @@ from .errors import InvalidConfig
 SHARDED_FOLDER = "sharded"  # inside checkpoint-<step>/: DCP files of model and optimizer
 
 
-def fsdp_plugin():
-    """accelerate's FSDP2 plugin, as the trainer uses it."""
+def fsdp_plugin(*, cpu_offload: bool = False):
+    """accelerate's FSDP2 plugin, as the trainer uses it. `cpu_offload` (resources.cpuOffload):
+    sharded parameters, gradients and the optimizer step live on the CPU (CPUOffloadPolicy)."""
     from accelerate.utils import FullyShardedDataParallelPlugin
 
     return FullyShardedDataParallelPlugin(
+        cpu_offload=cpu_offload,
         fsdp_version=2,
         auto_wrap_policy="transformer_based_wrap",  # blocks named in model._no_split_modules
         reshard_after_forward=True,  # ZeRO-3: gather each block again for backward
@@ -32,7 +34,8 @@ def fsdp_plugin():
     )
 
 
-def make_accelerator(strategy: str, *, cuda: bool, mixed_precision: str):
+def make_accelerator(strategy: str, *, cuda: bool, mixed_precision: str,
+                     cpu_offload: bool = False):
     """The Accelerator for `strategy` (ddp or fsdp, never auto: the operator resolved it)."""
     from accelerate import Accelerator
 
@@ -40,7 +43,10 @@ def make_accelerator(strategy: str, *, cuda: bool, mixed_precision: str):
         if not cuda:
             # accelerate falls back to DDP for multi-process CPU runs; say so instead.
             raise InvalidConfig("resources.strategy fsdp needs GPUs; use ddp on CPU")
-        return Accelerator(mixed_precision=mixed_precision, fsdp_plugin=fsdp_plugin())
+        return Accelerator(mixed_precision=mixed_precision,
+                           fsdp_plugin=fsdp_plugin(cpu_offload=cpu_offload))
+    if cpu_offload:
+        raise InvalidConfig("resources.cpuOffload needs resources.strategy fsdp")
     if strategy != "ddp":
         raise InvalidConfig(f"resources.strategy must be ddp or fsdp, got {strategy!r}")
     # cpu=True is what makes a multi-process CPU launch use gloo instead of one process.

@@ -111,8 +111,9 @@ class FinetuneRecipe:
             self.fast = dataclasses.replace(
                 self.fast, liger=False, notes=(*self.fast.notes, "liger off: method dpo"))
         self.strategy = self.config.resources.strategy
-        self.accelerator = parallel.make_accelerator(self.strategy, cuda=cuda,
-                                                     mixed_precision=self.mixed_precision)
+        self.accelerator = parallel.make_accelerator(
+            self.strategy, cuda=cuda, mixed_precision=self.mixed_precision,
+            cpu_offload=self.config.resources.cpu_offload)
         self.is_main = self.accelerator.is_main_process
         self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
         self.stop.install()

@@ -283,6 +283,11 @@ class FinetuneResources(PodResources):
     """How the GPUs share the model: ddp (a full replica on every GPU), fsdp (weights, gradients
     and optimizer state sharded across all GPUs of all nodes, FSDP2), or auto (ddp when the
     planner says it fits, else fsdp)."""
+    cpu_offload: bool = False
+    """fsdp only: keep the sharded weights, gradients and optimizer state in host memory and
+    run the optimizer step on the CPU (FSDP2's CPUOffloadPolicy); GPUs then hold only the
+    gathered blocks and activations. Much slower; for models whose state does not fit the
+    GPUs even sharded. Give the pods memory for it (resources.memory)."""
 
 
 class OutputSpec(SpecModel):
@@ -348,6 +353,7 @@ DPO_NEEDS_FEEDBACK = ("method.type dpo needs preference pairs: dataset.format mu
 FEEDBACK_NOT_CLASSIFICATION = "dataset.format feedback needs model.task causal-lm"
 DPO_NOT_CLASSIFICATION = "method.type dpo needs model.task causal-lm"
 DPO_NOT_PACKING = "hyperparameters.packing must not be true for method.type dpo (pairs are padded)"
+OFFLOAD_NEEDS_FSDP = "resources.cpuOffload needs resources.strategy fsdp"
 
 
 class FinetuneJobSpec(SpecModel):
@@ -418,6 +424,11 @@ class FinetuneJobSpec(SpecModel):
                     FSDP_NOT_QLORA,
                 ),
                 cel(
+                    "!has(self.resources.cpuOffload) || !self.resources.cpuOffload"
+                    " || (has(self.resources.strategy) && self.resources.strategy == 'fsdp')",
+                    OFFLOAD_NEEDS_FSDP,
+                ),
+                cel(
                     "!(has(self.hyperparameters.packing) && self.hyperparameters.packing"
                     " && self.model.task == 'sequence-classification')",
                     "hyperparameters.packing must not be true for task sequence-classification",
@@ -459,6 +470,8 @@ def finetune_spec_problems(spec: FinetuneJobSpec) -> list[tuple[str, str]]:
         problems.append(("", FSDP_NEEDS_GPUS))
     if spec.resources.strategy == "fsdp" and spec.method.type == "qlora":
         problems.append(("", FSDP_NOT_QLORA))
+    if spec.resources.cpu_offload and spec.resources.strategy != "fsdp":
+        problems.append(("", OFFLOAD_NEEDS_FSDP))
     if spec.hyperparameters.packing and spec.model.task == "sequence-classification":
         problems.append(
             ("", "hyperparameters.packing must not be true for task sequence-classification")

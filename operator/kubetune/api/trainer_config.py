@@ -55,6 +55,7 @@ class TrainerResources(SpecModel):
     gpus: int
     nodes: int
     strategy: Literal["ddp", "fsdp"] = "ddp"  # resolved: never auto
+    cpu_offload: bool = False  # fsdp only: sharded state in host memory
 
 
 class ResolvedHyperparameters(Hyperparameters):
@@ -149,6 +150,7 @@ def trainer_config_for(
         resources=TrainerResources(
             gpus=spec.resources.gpus, nodes=spec.resources.nodes,
             strategy=resolve_strategy(spec.resources.strategy, strategy),
+            cpu_offload=spec.resources.cpu_offload,
         ),
     )
 

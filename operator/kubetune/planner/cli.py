@@ -176,6 +176,7 @@ def to_json(plan: JobPlan) -> dict[str, Any]:
             "gpus": plan.request.gpus,
             "nodes": plan.request.nodes,
             "shards": plan.request.shards,
+            "cpuOffload": plan.request.offloaded,
             "parallelism": fit.note,
         },
     }
@@ -191,7 +192,8 @@ def to_table(plan: JobPlan) -> str:
         f"batch {req.batch_size} x {req.seq_length} tokens, gradient checkpointing "
         f"{'on' if req.gradient_checkpointing else 'off'}, {req.gpus} GPU(s) x {req.nodes} node(s)",
         f"strategy    {req.strategy.value}"
-        + (f" (sharded over {req.shards} GPUs)" if req.shards > 1 else " (a full replica per GPU)"),
+        + (f" (sharded over {req.shards} GPUs)" if req.shards > 1 else " (a full replica per GPU)")
+        + (", weights, gradients and optimizer state offloaded to CPU" if req.offloaded else ""),
         "",
         f"{'ITEM':<20}{'PER GPU':>12}",
     ]

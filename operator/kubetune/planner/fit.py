@@ -150,7 +150,19 @@ def _single_changes(request: PlanRequest) -> list[_Candidate]:
             )
         )
     candidates += _smaller_batches(request)
+    if can_shard(request) and not request.cpu_offload:
+        # Last: host-device copies every step and an optimizer step on the CPU are slow.
+        candidates.append(_offload(request))
     return candidates
+
+
+def _offload(request: PlanRequest) -> _Candidate:
+    changes: dict[str, object] = {"resources.strategy": "fsdp", "resources.cpuOffload": True}
+    if request.strategy is Strategy.FSDP:
+        del changes["resources.strategy"]
+    description = " + ".join(f"{k.split('.')[-1]}: {str(v).lower()}" for k, v in changes.items())
+    return (description, changes,
+            request.with_changes(strategy=Strategy.FSDP, cpu_offload=True))
 
 
 def _fsdp(request: PlanRequest) -> _Candidate:

@@ -96,6 +96,7 @@ def plan_request(spec: FinetuneJobSpec) -> PlanRequest:
         lora_dropout=method.lora.dropout,
         # auto is priced as ddp first; plan_finetune_job decides.
         strategy=Strategy.FSDP if resources.strategy == "fsdp" else Strategy.DDP,
+        cpu_offload=resources.cpu_offload,
     )
 
 

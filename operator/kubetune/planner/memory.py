@@ -8,6 +8,9 @@ Assumptions (each is a choice the trainer makes; change them together):
   FSDP", arXiv:2304.11277); activations and logits are not. Each GPU also holds the gathered
   (unsharded) parameters of the unit it computes and of the one prefetched next, in the compute
   dtype, and in backward their gathered gradients before the reduce-scatter.
+- FSDP with CPU offload (resources.cpuOffload): the shards of weights, gradients and optimizer
+  states are in host memory (and the optimizer step runs there), so only the gathered units,
+  activations and logits are on the GPU.
 - Full finetuning in bf16/fp16 is mixed precision: fp32 master weights, fp32 gradients and an
   autocast copy of the weights in 16 bits (Hugging Face "Model training anatomy": 6 bytes of
   weights, 4 of gradients and 8 of AdamW states per parameter; 2 with 8-bit AdamW).
@@ -98,6 +101,7 @@ class PlanRequest:
     lora_dropout: float = 0.05
     strategy: Strategy = Strategy.DDP
     preference: bool = False  # DPO: pairs of sequences, and a reference model
+    cpu_offload: bool = False  # FSDP: sharded state in host memory (resources.cpuOffload)
 
     def __post_init__(self) -> None:
         # Accept plain strings from callers; store the enums.
@@ -118,6 +122,11 @@ class PlanRequest:
         if self.strategy is Strategy.FSDP and self.gpus > 0:
             return self.gpus * self.nodes
         return 1
+
+    @property
+    def offloaded(self) -> bool:
+        """Weights, gradients and optimizer state live in host memory, not on the GPUs."""
+        return self.cpu_offload and self.strategy is Strategy.FSDP and self.gpus > 0
 
     @property
     def effective_batch_size(self) -> int:
@@ -201,6 +210,11 @@ def estimate_memory(layout: ModelLayout, request: PlanRequest) -> MemoryEstimate
         weights, gradients, optimizer_states = (
             math.ceil(weights / shards), math.ceil(gradients / shards),
             math.ceil(optimizer_states / shards))
+    if request.offloaded:
+        # FSDP2's CPUOffloadPolicy: the shards of weights and gradients, and the optimizer
+        # step with its states, stay in host memory; each block's parameters are copied in
+        # and gathered for its forward and backward (the gather buffers below).
+        weights = gradients = optimizer_states = 0
     gather = all_gather_bytes(layout, request)
     activations = activation_bytes(layout, request)
     logits = logits_bytes(layout, request)
@@ -226,7 +240,7 @@ def all_gather_bytes(layout: ModelLayout, request: PlanRequest) -> int:
     The unit is a transformer block; the embedding and the output layer are units of their own
     (or of the root), so the largest of those counts when it is bigger than a block.
     """
-    if request.shards <= 1:
+    if request.shards <= 1 and not request.offloaded:
         return 0
     a = compute_bytes(request.precision)
     largest = _largest_unit(layout)
