@@ -47,9 +47,21 @@ def test_palm_flops_per_token_and_peak_lookup():
     assert mfu.peak_tflops("Some Future GPU") is None
 
 
+@pytest.fixture
+def fresh_accelerator_state():
+    """The benchmark asks for bf16; accelerate keeps one process-wide state, which other
+    tests in this process may have set to fp32 (each benchmark run is its own process)."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+    yield
+    AcceleratorState._reset_state(True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("config", ["lora-fastpath", "full-plain"])
-def test_the_measuring_path_runs_through_kubetunes_recipe_on_cpu(config, tmp_path, monkeypatch):
+def test_the_measuring_path_runs_through_kubetunes_recipe_on_cpu(config, tmp_path, monkeypatch,
+                                                                 fresh_accelerator_state):
     mfu = _module()
     monkeypatch.setattr(mfu, "MODEL", dict(
         vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
