@@ -177,6 +177,28 @@ def test_cel_rules_reject_what_the_models_reject(kind, path, value, message):
                 model.model_validate(doc["spec"])
 
 
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"spec.model": {"uri": "hf://org/lm", "task": "causal-lm"}},
+     "method.headInit linear-probe needs model.task sequence-classification"),
+    ({"spec.resources": {"gpus": 2, "strategy": "fsdp"}},
+     "method.headInit linear-probe is not supported with resources.strategy fsdp"),
+    ({}, None),
+])
+def test_a_linear_probe_head_needs_classification_and_no_fsdp_in_cel_and_the_models(changes,
+                                                                                     message):
+    doc = changed(FINETUNE_JOB, "spec.method.headInit", "linear-probe")
+    for path, value in changes.items():
+        doc = changed(doc, path, value)
+    failures = _cel_failures("FinetuneJob", doc)
+    if message is None:
+        assert failures == []
+        FinetuneJobSpec.model_validate(doc["spec"])
+        return
+    assert any(message in f for f in failures), failures
+    with pytest.raises(ValueError, match=message):
+        FinetuneJobSpec.model_validate(doc["spec"])
+
+
 def test_qlora_without_gpus_breaks_the_cel_rule():
     doc = changed(changed(FINETUNE_JOB, "spec.method.type", "qlora"), "spec.resources.gpus", 0)
     assert "method.type qlora needs GPUs: resources.gpus must be > 0" in _cel_failures(

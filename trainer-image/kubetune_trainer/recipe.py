@@ -34,7 +34,7 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
-from . import checkpointing, fastpath, health, outputs, parallel, preference
+from . import checkpointing, fastpath, health, linear_probe, outputs, parallel, preference
 from .data import DataSpec, prepare_data
 from .data.batches import (
     StepSchedule,
@@ -176,6 +176,8 @@ class FinetuneRecipe:
             self.state.update({k: v for k, v in checkpoint.state.items() if k in self.state})
             self.info("resume: continuing from %s at step %d of %d", checkpoint.name,
                       self.step, self.total_steps)
+        elif self.config.method.head_init == "linear-probe":
+            self._fit_head_as_linear_probe()  # a resume has the head in its checkpoint
         if self.fast.compile:
             # In place (nn.Module.compile): parameter names, checkpoints and saving unchanged.
             self.accelerator.unwrap_model(self.model).compile()
@@ -200,6 +202,11 @@ class FinetuneRecipe:
             raise InvalidConfig("output.mergeAdapter is not supported with resources.strategy fsdp")
         if method == "qlora" and not torch.cuda.is_available():
             raise InvalidConfig("method qlora needs a GPU (bitsandbytes 4-bit); use lora on CPU")
+        if self.config.method.head_init == "linear-probe" and not self.classification:
+            raise InvalidConfig("method.headInit linear-probe needs task sequence-classification")
+        if self.config.method.head_init == "linear-probe" and self.config.resources.strategy == "fsdp":
+            raise InvalidConfig("method.headInit linear-probe is not supported with "
+                                "resources.strategy fsdp")
         stopping = hyper.early_stopping
         if stopping and stopping.metric == "evalAccuracy" and not self.classification:
             raise InvalidConfig("earlyStopping.metric evalAccuracy needs sequence-classification")
@@ -212,6 +219,41 @@ class FinetuneRecipe:
                 raise InvalidConfig("hyperparameters.packing must be false for method.type dpo")
             if self.config.method.dpo is None:
                 raise InvalidConfig("method.dpo must be resolved for method.type dpo")
+
+    def _fit_head_as_linear_probe(self) -> None:
+        """LP-FT's first stage (linear_probe.py): the head becomes a logistic regression fitted
+        on the frozen model's features of the training items. Every rank fits the same probe;
+        rank 0's is broadcast so that data-parallel replicas start identical."""
+        started = time.monotonic()
+        model = self.accelerator.unwrap_model(self.model)
+        num_labels = len(self.data.label_mapping.names)
+        layer = linear_probe.output_layer(model, num_labels)
+        device, size = self.accelerator.device, self.hyper.batch_size
+        batches = [self.train_items[i:i + size] for i in range(0, len(self.train_items), size)]
+
+        def forward(items) -> None:
+            batch = self._collate(items)
+            with self.accelerator.autocast():
+                model(**{k: v.to(device) for k, v in batch.items()
+                         if k not in ("labels", "real_tokens")})
+
+        try:
+            x = linear_probe.features(model, layer, batches, forward)
+        except ValueError as error:
+            raise InvalidConfig(f"method.headInit linear-probe: {error}") from error
+        labels = [item.label for item in self.train_items]
+        weight, bias, accuracy = linear_probe.fit(x, labels, num_labels,
+                                                  intercept=layer.bias is not None)
+        linear_probe.copy_into(layer, weight, bias)
+        if self.world > 1:
+            from accelerate.utils import broadcast
+
+            for tensor in (layer.weight, layer.bias):
+                if tensor is not None:
+                    tensor.data.copy_(broadcast(tensor.data.clone(), from_process=0))
+        self.info("head: linear probe fitted on %d training items (%d features), training "
+                  "accuracy %.4f, in %.1fs", len(labels), x.shape[1], accuracy,
+                  time.monotonic() - started)
 
     @property
     def packing(self) -> bool:

@@ -148,6 +148,13 @@ class MethodSpec(SpecModel):
     """Adapter settings for lora and qlora, and for dpo with adapter lora."""
     dpo: DpoSpec | None = None
     """DPO settings (method.type dpo only; default beta 0.1, adapter lora)."""
+    head_init: Literal["random", "linear-probe"] | None = None
+    """task sequence-classification only: how the classification head starts. random (unset):
+    as the checkpoint's class initialises it. linear-probe (LP-FT, Kumar et al., ICLR 2022): a
+    logistic regression is fitted on the frozen model's features of the training set (what
+    the head's output layer sees) and copied into the head, then training updates everything;
+    the finetune starts from the probe's accuracy and distorts the pretrained encoder less.
+    Costs one forward pass over the training set; not with resources.strategy fsdp."""
 
     @model_validator(mode="after")
     def _dpo_only_for_dpo(self) -> MethodSpec:
@@ -342,6 +349,10 @@ class Evaluation(SpecModel):
     all must hold for Passed=True."""
 
 
+HEAD_INIT_NEEDS_CLASSIFICATION = ("method.headInit linear-probe needs model.task "
+                                  "sequence-classification (a probe fits a classification head)")
+HEAD_INIT_NOT_FSDP = ("method.headInit linear-probe is not supported with resources.strategy "
+                      "fsdp (the head is sharded); use ddp")
 # accelerate shards with FSDP only across accelerators (on CPU it falls back to DDP).
 FSDP_NEEDS_GPUS = "resources.strategy fsdp needs GPUs: resources.gpus must be > 0"
 # 4-bit weights need a matching quant storage dtype to shard; not wired up yet.
@@ -455,6 +466,16 @@ class FinetuneJobSpec(SpecModel):
                     " || !has(self.method.type) || self.method.type != 'dpo'",
                     FSDP_NOT_DPO,
                 ),
+                cel(
+                    "!has(self.method.headInit) || self.method.headInit != 'linear-probe'"
+                    " || self.model.task == 'sequence-classification'",
+                    HEAD_INIT_NEEDS_CLASSIFICATION,
+                ),
+                cel(
+                    "!has(self.method.headInit) || self.method.headInit != 'linear-probe'"
+                    " || !has(self.resources.strategy) || self.resources.strategy != 'fsdp'",
+                    HEAD_INIT_NOT_FSDP,
+                ),
             ]
         }
     }
@@ -486,6 +507,10 @@ def finetune_spec_problems(spec: FinetuneJobSpec) -> list[tuple[str, str]]:
         problems.append(("", FEEDBACK_NOT_CLASSIFICATION))
     if spec.resources.strategy == "fsdp" and spec.method.type == "dpo":
         problems.append(("", FSDP_NOT_DPO))
+    if spec.method.head_init == "linear-probe" and spec.model.task != "sequence-classification":
+        problems.append(("", HEAD_INIT_NEEDS_CLASSIFICATION))
+    if spec.method.head_init == "linear-probe" and spec.resources.strategy == "fsdp":
+        problems.append(("", HEAD_INIT_NOT_FSDP))
     if spec.evaluation:
         problems += metric_problems(
             spec.model.task, spec.evaluation.metrics, spec.evaluation.thresholds, "evaluation"
