@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from kubetune.local.quickstart import beats_baseline, result_lines
+from kubetune.local.quickstart import beats_baseline, result_lines, training_lines
 
 STATUS = {
     "samples": 240,
@@ -55,3 +55,16 @@ def test_a_higher_value_without_a_significant_delta_is_not_claimed_as_a_win():
     assert not beats_baseline(status)
     assert "does NOT beat the strongest baseline (probe) significantly" in \
         "\n".join(result_lines(status))
+
+
+def test_training_health_is_printed_kept_step_plateau_and_overfitting():
+    training = {"result": {"keptStep": 135, "evalLoss": 0.2034, "evalAccuracy": 0.95,
+                           "stoppedEarly": False},
+                "progress": {"totalSteps": 135},
+                "conditions": [{"type": "Plateau", "status": "True",
+                                "message": "evalLoss has not improved by more than 1% for 3 "
+                                           "evaluations, since step 45"}]}
+    text = "\n".join(training_lines(training))
+    assert "kept the weights of step 135 of 135" in text and "0.203" in text
+    assert "plateau: evalLoss has not improved by more than 1% for 3 evaluations" in text
+    assert "overfitting: no overfitting seen" in text

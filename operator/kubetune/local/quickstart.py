@@ -199,7 +199,7 @@ def _num(value: Any) -> str:
 
 def print_results(evaluation: dict[str, Any], training: dict[str, Any],
                   workdir: pathlib.Path) -> None:
-    for line in result_lines(evaluation):
+    for line in training_lines(training) + result_lines(evaluation):
         print(line)
     claims = workdir / "pvcs" / NAMESPACE
     result = training.get("result") or {}
@@ -210,6 +210,24 @@ def print_results(evaluation: dict[str, Any], training: dict[str, Any],
         if uri:
             print(f"  {label:<13}{uri}  ({_local_path(uri, claims)})")
     print(f"  pod logs     {workdir / 'pods' / NAMESPACE}")
+
+
+def training_lines(training: dict[str, Any]) -> list[str]:
+    """The FinetuneJob's training health: which step's weights were kept, and whether the
+    eval metric plateaued or the model overfitted (their conditions' messages)."""
+    result = training.get("result") or {}
+    progress = training.get("progress") or {}
+    kept = result.get("keptStep")
+    lines = ["", f"Training: kept the weights of step {kept if kept is not None else '-'} of "
+                 f"{progress.get('totalSteps', '-')} (the best eval loss on the held-out "
+                 f"validation split, {_num(result.get('evalLoss'))}; eval accuracy "
+                 f"{_num(result.get('evalAccuracy'))}); stopped early: "
+                 f"{'yes' if result.get('stoppedEarly') else 'no'}"]
+    for type_, none in (("Overfitting", "no overfitting seen"), ("Plateau", "no plateau")):
+        condition = _condition(training, type_)
+        lines.append(f"  {type_.lower()}: " + (condition.get("message", "")
+                                               if condition.get("status") == "True" else none))
+    return lines
 
 
 SHOWN_METRICS = ("f1", "accuracy")
