@@ -42,9 +42,11 @@ def custom(api) -> CustomObjectsApi:
 
 def create_cluster_runtime(custom: CustomObjectsApi, name: str = "gpu",
                            spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """As `kubectl apply` does: unknown fields are refused (fieldValidation=Strict)."""
     return custom.create_cluster_custom_object(GROUP, VERSION, "clusterfinetuneruntimes", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "ClusterFinetuneRuntime",
-        "metadata": {"name": name}, "spec": copy.deepcopy(spec or RUNTIME_SPEC)})
+        "metadata": {"name": name}, "spec": copy.deepcopy(spec or RUNTIME_SPEC)},
+        field_validation="Strict")
 
 
 def job_with(name: str = "router", **spec: Any) -> dict[str, Any]:
@@ -195,3 +197,24 @@ def test_an_eval_job_naming_a_runtime_gets_its_image_and_volumes(api, operator, 
     assert "hf-cache" in [v["name"] for v in pod["volumes"]]
     assert pod["serviceAccountName"] == "trainer"
     assert api.wait_status("EvalJob", "check", lambda s: s.get("runtime"))["runtime"]["name"] == "gpu"
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"volumes": [{"name": "root", "hostPath": {"path": "/"}}]},
+     'unknown field \\"spec.volumes[0].hostPath\\"'),
+    ({"volumeMounts": [{"name": "nope", "mountPath": "/data"}]}, "must name a volume"),
+    ({"volumeMounts": [{"name": "hf-cache", "mountPath": "/etc/kubetune/x"}]},
+     "must not overlap the operator's mounts"),
+    ({"volumeMounts": [{"name": "hf-cache", "mountPath": "/mnt/../etc"}]}, "must not contain '..'"),
+    ({"env": [{"name": "KUBETUNE_CACHE_DIR", "value": "/x"}]}, "set by the operator"),
+    ({"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}, "Duplicate value"),
+])
+def test_the_api_server_refuses_a_runtime_that_would_weaken_the_pod(api, custom, change, words):
+    """The CRD's schema, list-map keys and CEL rules, as kube-apiserver applies them at create
+    (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation-rules,
+    and x-kubernetes-list-type map: duplicate keys are refused)."""
+    from kubernetes.client.exceptions import ApiException
+
+    with pytest.raises(ApiException) as error:
+        create_cluster_runtime(custom, spec={**RUNTIME_SPEC, **change})
+    assert error.value.status in (400, 422) and words in error.value.body

@@ -209,7 +209,17 @@ def mount_path_problems(path: str) -> list[str]:
     return []
 
 
-MountPath = syntax_type(mount_path_problems, min_length=1, max_length=4096, pattern="/.*")
+def _overlap_cel(reserved: str) -> str:
+    return (f"self == '{reserved}' || self.startsWith('{reserved}/')"
+            f" || '{reserved}'.startsWith(self.endsWith('/') ? self : self + '/')")
+
+
+MountPath = syntax_type(
+    mount_path_problems, min_length=1, max_length=4096, pattern="/.*",
+    rules=(cel("!self.matches('(^|/)[.][.](/|$)') && !self.contains(':')",
+               "must not contain '..' or ':'"),
+           cel("!(" + " || ".join(f"({_overlap_cel(r)})" for r in RESERVED_PATHS) + ")",
+               "must not overlap the operator's mounts (" + ", ".join(RESERVED_PATHS) + ")")))
 
 
 class VolumeMount(SpecModel):
@@ -334,6 +344,11 @@ LOCKABLE = (
 Lockable = Literal[LOCKABLE]  # type: ignore[valid-type]
 
 
+def _list_map(key: str) -> dict[str, Any]:
+    """A list whose items are unique by `key`: the API server refuses duplicates."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]}
+
+
 class FinetuneRuntimeSpec(SpecModel):
     """A runtime template: image, placement, env, volumes and defaults for jobs that name it."""
 
@@ -345,11 +360,14 @@ class FinetuneRuntimeSpec(SpecModel):
     """Trainer (and evaluator) image."""
     resources: RuntimeResources = Field(default_factory=RuntimeResources)
     """Default GPUs and placement."""
-    env: list[EnvVar] = Field(default_factory=list, max_length=64)
+    env: list[EnvVar] = Field(default_factory=list, max_length=64,
+        json_schema_extra=_list_map("name"))
     """Environment variables of the trainer container (secrets only through secretKeyRef)."""
-    volumes: list[RuntimeVolume] = Field(default_factory=list, max_length=16)
+    volumes: list[RuntimeVolume] = Field(default_factory=list, max_length=16,
+        json_schema_extra=_list_map("name"))
     """Volumes of the pods: PVCs, ConfigMaps, Secrets or emptyDirs."""
-    volume_mounts: list[VolumeMount] = Field(default_factory=list, max_length=32)
+    volume_mounts: list[VolumeMount] = Field(default_factory=list, max_length=32,
+        json_schema_extra=_list_map("mountPath"))
     """Where spec.volumes appear in the trainer container."""
     hyperparameters: MethodDefaults = Field(default_factory=MethodDefaults)
     """Default hyperparameters per method (FinetuneJobs only)."""
@@ -380,6 +398,13 @@ class FinetuneRuntimeSpec(SpecModel):
                 problems.append(("locked", f"{field} is locked but the runtime does not set it"))
         raise_rule_problems(problems)
         return self
+
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("!has(self.volumeMounts) || self.volumeMounts.all(m, has(self.volumes)"
+            " && self.volumes.exists(v, v.name == m.name))",
+            "volumeMounts: each name must name a volume in spec.volumes"),
+    ]}}
 
 
 def _runtime_value(spec: FinetuneRuntimeSpec, field: str) -> Any:
