@@ -28,6 +28,9 @@ def test_causal_lm_lora_succeeds_with_progress_and_result(api, cluster, tiny_lm,
     assert result["adapterUri"] == "pvc://models/chat/adapter"
     assert result["modelUri"] == "pvc://models/chat/merged"
     assert result["trainLoss"] < 3.0 and result["evalLoss"] is not None
+    # Which kernels ran, through the termination message and the CRD's status schema.
+    assert (result["fastPath"]["attention"], result["fastPath"]["packedAttention"]) == (
+        "sdpa", "mask")
     claim = cluster.workdir / "pvcs" / "team-a" / "models" / "chat"
     assert (claim / "adapter" / "adapter_config.json").is_file()
     assert (claim / "merged" / "config.json").is_file()
