@@ -218,3 +218,24 @@ def test_the_api_server_refuses_a_runtime_that_would_weaken_the_pod(api, custom,
     with pytest.raises(ApiException) as error:
         create_cluster_runtime(custom, spec={**RUNTIME_SPEC, **change})
     assert error.value.status in (400, 422) and words in error.value.body
+
+
+def test_policies_hold_for_what_the_runtime_brings(api, operator, custom):
+    """A runtime's GPUs count against maxGpusPerPod; its image counts as a runtime's image
+    for allowedImages [] ("images from runtimes only")."""
+    api.custom.create_cluster_custom_object(GROUP, VERSION, "clusterfinetunepolicies", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ClusterFinetunePolicy",
+        "metadata": {"name": "one-gpu"}, "spec": {"maxGpusPerPod": 1, "allowedImages": []}})
+    wait_for(lambda: operator.metrics.policies._value.get() == 1, what="the policy to be known")
+    create_cluster_runtime(custom, "two", {**RUNTIME_SPEC, "resources": {"gpus": 2}})
+    create_cluster_runtime(custom, "one", {**RUNTIME_SPEC, "resources": {"gpus": 1}})
+    api.create(job_with("big", runtimeRef={"name": "two"}, resources={}))
+    status = api.wait_condition("FinetuneJob", "big", "Validated", "False", "PolicyViolation")
+    assert condition({"status": status}, "Validated")["message"] == (
+        "ClusterFinetunePolicy one-gpu: spec.resources.gpus must be at most 1 (maxGpusPerPod)"
+        " (with ClusterFinetuneRuntime two applied)")
+    assert status["phase"] == "Failed" and "big-train" not in api.jobs()
+    api.create(job_with("small", runtimeRef={"name": "one"}, resources={}))
+    pod = template(api, "small-train")["spec"]
+    assert pod["containers"][0]["image"] == IMAGE
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"

@@ -197,12 +197,12 @@ def waiting_for_runtime(status: dict[str, Any]) -> bool:
     return (c.find(status.get("conditions"), c.VALIDATED) or {}).get("reason") in RUNTIME_WAITING
 
 
-def resolve_runtime(state: OperatorState, body: dict[str, Any], spec: Any,
-                    old: dict[str, Any]) -> Resolution:
+def resolve_runtime(state: OperatorState, kind: str, visit: Visit, spec: Any) -> Resolution:
     """The job resolved against its runtime. Once recorded in status.runtime, the recorded
     runtime is used for ever, so an edited or deleted runtime never changes a job that has
     started (a multi-node restart builds the same pods). A job that started without one
     (no record, but a Job) keeps running without. Raises RuntimeProblem."""
+    body, old = visit.body, visit.old
     recorded = old.get("runtime")
     if recorded:
         return replace(resolve(spec, from_record(recorded)), record=recorded)
@@ -219,6 +219,15 @@ def resolve_runtime(state: OperatorState, body: dict[str, Any], spec: Any,
         if problems := placement_problems(resolved, state.settings.placement_policy):
             raise RuntimeProblem(c.NOT_PERMITTED, [
                 f"{p} (with {runtime_label(runtime)} applied)" for p in problems])
+        # The ClusterFinetunePolicies hold for the resolved job too (e.g. a runtime's GPUs
+        # against maxGpusPerPod). The image is judged as the job wrote it: a policy's
+        # allowedImages [] means "only runtimes' images", so a runtime's image passes.
+        judged = {**resolved, "spec": {k: v for k, v in resolved["spec"].items() if k != "image"}}
+        if spec.image:
+            judged["spec"]["image"] = spec.image
+        if problems := policy_gate.problems(kind, judged, list(visit.policies)):
+            raise RuntimeProblem(c.POLICY_VIOLATION, [
+                f"{p} (with {runtime_label(runtime)} applied)" for p in problems])
     return resolution
 
 
@@ -227,7 +236,7 @@ async def _runtime_problem(state: OperatorState, kind: str, visit: Visit,
     """A locked field or a refused placement: Failed until the spec changes. A missing or
     ambiguous runtime, or one that makes the job invalid: Pending, looked at again."""
     types = c.FINETUNE_TYPES if kind == "FinetuneJob" else c.EVAL_TYPES
-    if problem.reason in (RUNTIME_FIELD_LOCKED, c.NOT_PERMITTED):
+    if problem.reason in (RUNTIME_FIELD_LOCKED, c.NOT_PERMITTED, c.POLICY_VIOLATION):
         await write_status(state, kind, visit.body, visit.old, invalid_status(
             problem.problems, visit.generation, visit.old, visit.now, types, problem.reason))
         return None
@@ -290,7 +299,8 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
     job_name, job = visit.job_name, visit.job
     namespace = key[0]
     try:
-        resolution = resolve_runtime(state, body, FinetuneJobSpec.model_validate(body["spec"]), old)
+        resolution = resolve_runtime(state, "FinetuneJob", visit,
+                                     FinetuneJobSpec.model_validate(body["spec"]))
     except RuntimeProblem as problem:
         return await _runtime_problem(state, "FinetuneJob", visit, problem)
     spec: FinetuneJobSpec = policy_gate.with_defaults(resolution.spec, visit.policies)
@@ -589,7 +599,8 @@ async def sync_eval(state: OperatorState, key: Key) -> float | None:
     job_name, job = visit.job_name, visit.job
     namespace, name = key
     try:
-        resolution = resolve_runtime(state, body, EvalJobSpec.model_validate(body["spec"]), old)
+        resolution = resolve_runtime(state, "EvalJob", visit,
+                                     EvalJobSpec.model_validate(body["spec"]))
     except RuntimeProblem as problem:
         return await _runtime_problem(state, "EvalJob", visit, problem)
     spec: EvalJobSpec = policy_gate.with_defaults(resolution.spec, visit.policies)
