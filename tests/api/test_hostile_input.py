@@ -73,9 +73,9 @@ def test_cross_field_problems_have_one_path(tmp_path, capsys):
         "feedback-router-eval: spec: compareBaseline needs model.finetuneJobRef (or set "
         "baseline.uri)",
         "feedback-router-eval: spec.thresholds: 'accuracy' is not a metric of task causal-lm; "
-        "must be one of loss, perplexity, exactMatch, tokenF1, rougeL",
+        "must be one of loss, perplexity, exactMatch, tokenF1, rougeL, winRate",
         "feedback-router-eval: spec.thresholds: 'f1' is not a metric of task causal-lm; "
-        "must be one of loss, perplexity, exactMatch, tokenF1, rougeL",
+        "must be one of loss, perplexity, exactMatch, tokenF1, rougeL, winRate",
     ]
 
 

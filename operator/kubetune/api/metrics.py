@@ -11,7 +11,9 @@ from .base import SpecModel
 
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "sequence-classification": ("accuracy", "precision", "recall", "f1"),
-    "causal-lm": ("loss", "perplexity", "exactMatch", "tokenF1", "rougeL"),
+    # winRate: preference data (dataset.format feedback), the share of pairs where the model
+    # finds the chosen response more likely than the rejected one.
+    "causal-lm": ("loss", "perplexity", "exactMatch", "tokenF1", "rougeL", "winRate"),
 }
 ALL_METRICS = tuple(m for names in TASK_METRICS.values() for m in names)
 Threshold = Annotated[float, Field(ge=-1_000_000, le=1_000_000)]

@@ -51,9 +51,10 @@ class EvalData:
 
 def load_eval_data(dataset, task: str) -> EvalData:
     """Read `dataset` (a kubetune.api EvalDataset) for `task`."""
+    # A feedback file is scored as preference pairs (chosen over rejected).
     loaded = load_examples(
         dataset.uri, task=task, format=dataset.format, fields=dict(dataset.fields or {}),
-        drop_empty=True, drop_duplicates=False,
+        drop_empty=True, drop_duplicates=False, preference=dataset.format == "feedback",
     )
     examples = loaded.examples
     limited = 0

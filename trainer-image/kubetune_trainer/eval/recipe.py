@@ -32,6 +32,7 @@ from .classification import ClassificationTask
 from .data import load_eval_data
 from .harness import BenchmarkSuite
 from .leakage import find_leaks, leakage_report
+from .preference import PreferenceTask
 from .report import write_report
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,12 @@ def evaluate(config) -> dict:
     log.info("data: %d usable rows of %d in %s (dropped: %s)", len(data.examples),
              data.report.rows_in, config.dataset.uri, dict(data.report.dropped) or "none")
     classifier = config.task == "sequence-classification"
-    task = (ClassificationTask(data, config.average, device) if classifier
-            else CausalTask(data, config.metrics, config.generation, device))
+    if classifier:
+        task = ClassificationTask(data, config.average, device)
+    elif data.format == "feedback":
+        task = PreferenceTask(data, config.metrics, device)
+    else:
+        task = CausalTask(data, config.metrics, config.generation, device)
 
     loaded = models.load_under_test(config.model, config.task, device)
     task.use_labels_of(loaded)
@@ -125,7 +130,8 @@ def evaluate(config) -> dict:
             "metrics": {"model": model_scores.metrics, "baselines": metrics_of},
             "calibration": calibration_report,
             "leakage": leakage,
-            TASKS[config.task]: task.report(model_scores, baselines),
+            ("preference" if isinstance(task, PreferenceTask) else TASKS[config.task]):
+                task.report(model_scores, baselines),
             "timing": _timing(task.samples, model_scores, baselines, device, started),
             "benchmarks": ({"rows": benchmark_rows, "notes": suite.notes,
                             "dataUri": suite.data_uri,

@@ -29,6 +29,8 @@ def content_text(example: Example) -> str:
     """All of an example's text, for the leakage check."""
     if example.messages is not None:
         return "\n".join(m["content"] for m in example.messages)
+    if example.is_pair:
+        return f"{example.prompt or ''}\n{example.chosen}\n{example.rejected}"
     if example.prompt is not None or example.completion is not None:
         return f"{example.prompt or ''}\n{example.completion or ''}"
     return example.text or ""
@@ -38,7 +40,7 @@ def load_training(training, task: str, mapping: LabelMapping | None) -> Training
     """`training` is a kubetune.api BaselineTraining; labels go through the model's mapping."""
     loaded = load_examples(training.uri, task=task, format=training.format,
                            fields=dict(training.fields or {}), drop_empty=True,
-                           drop_duplicates=True)
+                           drop_duplicates=True, preference=training.format == "feedback")
     if not loaded.examples:
         raise InvalidDataset(f"baseline training data {training.uri}: no usable rows "
                              f"({loaded.report.rows_in} read)")
