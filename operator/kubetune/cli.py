@@ -187,8 +187,64 @@ def _run_operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("policy", help="ClusterFinetunePolicy tools")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = actions.add_parser(
+        "check", help="explain which ClusterFinetunePolicy rules jobs break, offline",
+        description="Judges each FinetuneJob and EvalJob against the policies with the rules "
+        "and messages of the operator and the chart's admission policy. Prints one line per "
+        "broken rule. Exits 0 when no rule is broken, 1 when one is, 2 when a manifest is "
+        "invalid. Budgets (maxRunningJobs, gpuHourBudget) depend on other jobs: the operator "
+        "checks them when a job would start.")
+    check.add_argument("-f", "--filename", action="append", required=True, metavar="FILE",
+                       help="jobs: a YAML file, a folder of them, or - for standard input")
+    check.add_argument("--policy", action="append", required=True, metavar="FILE",
+                       help="ClusterFinetunePolicy manifests (a file or folder; repeatable)")
+    check.add_argument("--namespace-labels", metavar="K=V,...",
+                       help="labels of the jobs' namespace, for the policies' "
+                       "namespaceSelector (default: every policy applies)")
+    check.set_defaults(run=_run_policy_check)
+
+
+def _run_policy_check(args: argparse.Namespace) -> int:
+    from .policies.check import check
+    from .validation import Problem, parse_documents, validate_texts
+
+    problems: list[Problem] = []
+    jobs_text = list(_read_manifests(args.filename, problems))
+    policies_text = list(_read_manifests(args.policy, problems))
+    _, found = validate_texts(jobs_text + policies_text)
+    problems += found
+    labels = None
+    if args.namespace_labels is not None:
+        pairs = [p for p in args.namespace_labels.split(",") if p]
+        if any("=" not in p for p in pairs):
+            problems.append(Problem("--namespace-labels", "(option)",
+                                    "must be KEY=VALUE pairs separated by commas"))
+        labels = dict(p.split("=", 1) for p in pairs if "=" in p)
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 2
+
+    def documents(sources: list[tuple[str, str]], kinds: tuple[str, ...]) -> list[dict]:
+        return [d for label, text in sources for d in parse_documents(text, label)[0]
+                if isinstance(d, dict) and d.get("kind") in kinds]
+
+    policies = documents(policies_text, ("ClusterFinetunePolicy",))
+    jobs = documents(jobs_text, ("FinetuneJob", "EvalJob"))
+    if not policies or not jobs:
+        print("no ClusterFinetunePolicy in --policy" if not policies
+              else "no FinetuneJob or EvalJob in -f")
+        return 2
+    report = check(jobs, policies, labels)
+    print("\n".join(report.lines))
+    return 1 if report.broken else 0
+
+
 _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _validate_command, _crds_command, _reference_command, _plan_command, _operator_command,
+    _policy_command, _validate_command, _crds_command, _reference_command, _plan_command, _operator_command,
     _local_command, _quickstart_command,
 ]
 
