@@ -20,6 +20,10 @@ KUBETUNE_METRICS = frozenset({
     "kubetune_progress_ratio",
     "kubetune_eval_metric",
     "kubetune_gpu_seconds_total",
+    "kubetune_cluster_finetune_policies",
+    "kubetune_policy_gpu_hours_used",
+    "kubetune_policy_gpu_hours_remaining",
+    "kubetune_policy_waiting_jobs",
 })
 HISTOGRAMS = ("kubetune_job_duration_seconds", "kubetune_job_creation_to_start_seconds")
 # What a query may name: the metrics, and the series Prometheus derives from histograms.

@@ -68,7 +68,9 @@ def test_alerts_cover_failures_pending_errors_and_the_operator_being_down():
     rules = render(MONITORING).one("PrometheusRule")["spec"]["groups"][0]["rules"]
     alerts = {rule["alert"]: rule for rule in rules}
     assert alerts.keys() == {"KubetuneFinetuneJobFailed", "KubetuneJobStuckPending",
-                             "KubetuneReconcileErrors", "KubetuneOperatorDown"}
+                             "KubetuneReconcileErrors", "KubetuneGpuBudgetExhausted",
+                             "KubetuneOperatorDown"}
+    assert 'reason="BudgetExhausted"' in alerts["KubetuneGpuBudgetExhausted"]["expr"]
     for rule in rules:
         assert metric_names(rule["expr"]) <= KUBETUNE_METRICS | {"up"}, rule["expr"]
     assert 'kind="FinetuneJob"' in alerts["KubetuneFinetuneJobFailed"]["expr"]
@@ -95,3 +97,20 @@ def test_alert_thresholds_come_from_values():
     alerts = {rule["alert"]: rule for rule in rules}
     assert alerts["KubetuneJobStuckPending"]["for"] == "90m"
     assert alerts["KubetuneReconcileErrors"]["expr"].endswith("> 12")
+
+
+def test_dashboard_shows_budgets_and_jobs_waiting_on_policy_per_namespace():
+    panels = {panel["title"]: panel for panel in _panels(DASHBOARD)}
+    budget = panels["GPU-hour budget per namespace"]
+    used = set().union(*(metric_names(t["expr"]) for t in budget["targets"]))
+    assert used == {"kubetune_policy_gpu_hours_used", "kubetune_policy_gpu_hours_remaining"}
+    waiting = panels["Jobs waiting on policy"]["targets"][0]["expr"]
+    assert metric_names(waiting) == {"kubetune_policy_waiting_jobs"}
+    assert "by (namespace, reason)" in waiting
+
+
+def test_the_listed_metrics_are_what_the_operator_exports():
+    from kubetune.operator.metrics import Metrics
+    exported = {family.name for family in Metrics().registry.collect()}
+    # prometheus-client drops _total from counter family names.
+    assert {name.removesuffix("_total") for name in KUBETUNE_METRICS} <= exported
