@@ -71,3 +71,24 @@ def test_each_kind_is_matched_on_create_and_update_and_bound_to_deny():
 def test_admission_policy_off_renders_none():
     rendered = render(VARIANTS["admission-policy-off"])
     assert not [m for m in rendered.manifests if m["kind"] in KINDS]
+
+
+def test_the_cluster_finetune_policy_admission_policy_renders_valid_for_1_30():
+    """The ClusterFinetunePolicy rules: the policies are the params of one policy, bound to
+    every policy object (selector {}), allowing requests when there is none; valid against
+    Kubernetes 1.30's schemas, strictly (no field 1.30 lacks)."""
+    import kubernetes_validate
+
+    rendered = render()
+    (policy,) = [p for p in rendered.of_kind(KINDS[0])
+                 if p["metadata"]["name"] == "kubetune-clusterfinetunepolicies"]
+    (binding,) = [b for b in rendered.of_kind(KINDS[1])
+                  if b["spec"]["policyName"] == "kubetune-clusterfinetunepolicies"]
+    assert policy["spec"]["paramKind"] == {"apiVersion": "kubetune.io/v1alpha1",
+                                           "kind": "ClusterFinetunePolicy"}
+    assert binding["spec"]["paramRef"] == {"selector": {}, "parameterNotFoundAction": "Allow"}
+    assert all(v.get("messageExpression") for v in policy["spec"]["validations"])
+    for manifest in (policy, binding):
+        kubernetes_validate.validate(manifest, "1.30.0", strict=True)
+    assert not [m for m in render(VARIANTS["admission-policy-off"]).manifests
+                if m["metadata"]["name"] == "kubetune-clusterfinetunepolicies"]
