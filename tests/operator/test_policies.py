@@ -149,3 +149,29 @@ def test_an_exhausted_gpu_budget_holds_gpu_jobs_until_the_budget_frees(api, oper
         8, abs=0.01)
     with pytest.raises(kubernetes.client.exceptions.ApiException):
         _policy(api, "bad", defaultQueue="a", allowedQueues=["b"])  # the CRD's CEL rule
+
+
+def _ran_for(api, job_name: str, hours: float) -> None:
+    """The Job's pod ran `hours` and succeeded, as the kubelet and Job controller report it."""
+    pod = api.start_pod(job_name)
+    started = (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    api.set_pod_status(pod, {"phase": "Succeeded", "containerStatuses": [{
+        "name": "trainer", "ready": False, "restartCount": 0, "image": "x", "imageID": "",
+        "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": "{}",
+                                 "startedAt": started, "finishedAt": now()}}}]})
+    api.finish_job(job_name)
+
+
+def test_an_evaljob_accounts_its_gpu_seconds_and_they_count_against_the_budget(api, operator):
+    _policy(api, "budget", gpuHourBudget={"hours": 0.5})
+    _known(operator)
+    api.create({"apiVersion": f"{GROUP}/{VERSION}", "kind": "EvalJob",
+                "metadata": {"name": "scored", "namespace": NAMESPACE},
+                "spec": {"model": {"uri": "pvc://models/router", "task": "sequence-classification"},
+                         "dataset": {"uri": "pvc://data/test.jsonl"}, "resources": {"gpus": 1}}})
+    wait_for(lambda: "scored-eval" in api.jobs(), what="the EvalJob's Job")
+    _ran_for(api, "scored-eval", hours=1)
+    done = api.wait_status("EvalJob", "scored", lambda s: s.get("phase") in ("Succeeded", "Failed"))
+    assert done["gpuSeconds"] >= 3600
+    api.create(_job("after", resources={"gpus": 1}))
+    api.wait_condition("FinetuneJob", "after", "Running", "False", "BudgetExhausted")

@@ -468,5 +468,8 @@ class EvalJobStatus(StatusModel):
     start_time: str | None = Field(None, max_length=64)
     completion_time: str | None = Field(None, max_length=64)
     failure: Failure | None = None
+    gpu_seconds: float | None = Field(None, ge=0)
+    """GPU-seconds the evaluation's pods used (run time x GPUs per pod), all attempts; counted
+    against a ClusterFinetunePolicy gpuHourBudget."""
     runtime: ResolvedRuntime | None = None
     """The runtime this job was resolved against (unchanged by later edits of the runtime)."""

@@ -632,6 +632,9 @@ async def sync_eval(state: OperatorState, key: Key) -> float | None:
                          model_failed_reason=source.failed_reason, run=run,
                          thresholds=spec.thresholds, now=now, job_name=job_name,
                          task=source.task)
+    # As for training: pods of earlier attempts may be gone, so the total never goes down.
+    status["gpuSeconds"] = round(max(run.pod_seconds * spec.resources.gpus,
+                                     old.get("gpuSeconds") or 0), 1)
     if resolution.record:
         status["runtime"] = resolution.record
     if status.get("results"):
