@@ -62,7 +62,8 @@ RULES: tuple[StaticRule, ...] = (
             ("spec.dataset.uri", "spec.dataset.validation.uri", "spec.output.uri",
              "spec.evaluation.dataset.uri"), nodes=True),
     *_rules(EVAL, ("spec.model.uri", "spec.baseline.uri"),
-            ("spec.dataset.uri", "spec.baselineTraining.uri", "spec.output.uri"), nodes=False),
+            ("spec.dataset.uri", "spec.baselineTraining.uri", "spec.benchmarkData.uri",
+             "spec.output.uri"), nodes=False),
 )
 
 
