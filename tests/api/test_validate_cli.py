@@ -187,3 +187,19 @@ def test_benchmarks_and_their_data_are_valid(tmp_path, capsys):
         {"uri": "pvc://bench/legal-mc.jsonl", "format": "multiple-choice", "name": "legal"}])
     doc = changed(doc, "spec.benchmarkData", {"uri": "pvc://bench/hf-datasets"})
     assert validate(tmp_path, capsys, doc) == (0, "1 document valid\n")
+
+
+def test_benchmark_thresholds_name_a_task_of_spec_benchmarks(tmp_path, capsys):
+    doc = changed(CAUSAL_EVAL, "spec.benchmarks", [{"task": "arc_easy"}])
+    good = changed(doc, "spec.thresholds", {"arc_easy/acc": {"beatBaseline": True},
+                                            "perplexity": 20})
+    assert validate(tmp_path, capsys, good) == (0, "1 document valid\n")
+    code, out = validate(tmp_path, capsys, changed(doc, "spec.thresholds", {"hellaswag/acc": 0.5}))
+    assert code == 1
+    assert ("spec.thresholds: 'hellaswag/acc' names no task of spec.benchmarks (have: "
+            "arc_easy)") in out
+    # Without benchmarks a name with a slash is no metric at all.
+    code, out = validate(tmp_path, capsys, changed(CAUSAL_EVAL, "spec.thresholds",
+                                                   {"arc_easy/acc": 0.5}))
+    assert code == 1
+    assert "spec.thresholds: 'arc_easy/acc' is not a metric of task causal-lm" in out

@@ -118,9 +118,15 @@ def test_harness_tasks_load_offline_and_compare_with_the_base_model(
                   {"uri": f"file://{CUSTOM}", "format": "multiple-choice", "name": "animals"}]
     config = config_with(tiny_lm, tmp_path, benchmarks, baseline=other_lm,
                          benchmarkData={"uri": f"file://{datasets_cache}"},
-                         generation={"maxNewTokens": 6, "batchSize": 2})
+                         generation={"maxNewTokens": 6, "batchSize": 2},
+                         thresholds={"arc_easy/acc": 0.0, "animals/acc": 1.01})
     summary = evaluate(load(config))
     by_name = {row["name"]: row for row in summary["benchmarks"]}
+    # Thresholds gate benchmark rows by name, like any metric.
+    assert (by_name["arc_easy/acc"]["threshold"], by_name["arc_easy/acc"]["passed"]) == (0.0, True)
+    assert by_name["animals/acc"]["passed"] is False
+    assert summary["passed"] is False
+    assert "is not >= 1.01" in summary["message"]
     assert list(by_name) == [
         "arc_easy/acc", "arc_easy/acc_norm",
         "gsm8k/exact_match,strict-match", "gsm8k/exact_match,flexible-extract",

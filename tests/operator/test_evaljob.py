@@ -263,3 +263,27 @@ def test_benchmarks_reach_the_evaluator_and_their_rows_the_status(api, operator)
         "name": "gsm8k/exact_match,strict-match", "task": "gsm8k",
         "metric": "exact_match,strict-match", "value": 0.1, "baseline": 0.12,
         "baselineName": "base", "numFewshot": 0, "samples": 50}
+
+
+def test_thresholds_gate_benchmark_rows(api, operator):
+    doc = copy.deepcopy(EVAL_JOB)
+    doc["spec"] = {"model": {"uri": "pvc://models/router/merged", "task": "causal-lm"},
+                   "baseline": {"uri": "hf://Qwen/Qwen2.5-0.5B"},
+                   "dataset": {"uri": "pvc://data/qa/test.jsonl"}, "metrics": ["loss"],
+                   "benchmarks": [{"task": "arc_easy"}, {"task": "gsm8k"}],
+                   "thresholds": {"arc_easy/acc": {"beatBaseline": True},
+                                  "gsm8k/exact_match,strict-match": 0.2},
+                   "resources": {"gpus": 0}}
+    api.create(doc)
+    wait_for(lambda: api.raw_job("router-check-eval"))
+    pod = api.start_pod("router-check-eval")
+    api.end_pod(pod, exit_code=0, message=BENCHMARK_SUMMARY)
+    api.finish_job("router-check-eval")
+    status = api.wait_condition("EvalJob", "router-check", "Passed", "False", "ThresholdsNotMet")
+    rows = {row["name"]: row for row in status["benchmarks"]}
+    assert rows["arc_easy/acc"]["passed"] is True  # deltaCiLow 0.01 > 0
+    assert (rows["gsm8k/exact_match,strict-match"]["threshold"],
+            rows["gsm8k/exact_match,strict-match"]["passed"]) == (0.2, False)
+    message = condition({"status": status}, "Passed")["message"]
+    assert "gsm8k/exact_match,strict-match 0.1 is not >= 0.2" in message
+    assert "arc_easy/acc beats base significantly" in message

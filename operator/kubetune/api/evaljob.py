@@ -20,7 +20,13 @@ from .common import (
 )
 from .finetune import EvalDataset, Failure, Phase
 from .kube_syntax import Image, QueueName
-from .metrics import ALL_METRICS, TASK_METRICS, ThresholdSpec, metric_problems
+from .metrics import (
+    ALL_METRICS,
+    TASK_METRICS,
+    ThresholdSpec,
+    benchmark_threshold_problems,
+    metric_problems,
+)
 from .uri import Uri
 
 
@@ -212,7 +218,9 @@ class EvalJobSpec(SpecModel):
     """Generation settings (causal-lm)."""
     thresholds: dict[str, ThresholdSpec] = Field(default_factory=dict, max_length=16)
     """Per metric: a minimum value (maximum for loss and perplexity), or {value, beatBaseline};
-    all must hold for Passed=True."""
+    all must hold for Passed=True. A benchmark row is gated by its name, <task>/<metric>
+    (arc_easy/acc: 0.6 needs at least 0.6; {beatBaseline: true} needs the model significantly
+    better than its base model on it)."""
     benchmarks: list[Benchmark] | None = Field(None, max_length=16)
     """Standard benchmarks (lm-evaluation-harness tasks) and custom multiple-choice tasks,
     scored on the model and on its base model (causal-lm only); results in status.benchmarks."""
@@ -242,7 +250,10 @@ class EvalJobSpec(SpecModel):
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> EvalJobSpec:
-        problems = metric_problems(self.model.task, self.metrics, self.thresholds)
+        problems = metric_problems(self.model.task, self.metrics, self.thresholds,
+                                   benchmarks=bool(self.benchmarks))
+        problems += benchmark_threshold_problems(self.thresholds,
+                                                 [b.label for b in self.benchmarks or ()])
         if self.compare_baseline and self.model.finetune_job_ref is None:
             problems.append(("", "compareBaseline needs model.finetuneJobRef (or set baseline.uri)"))
         if self.compare_baseline and self.baseline is not None:
@@ -315,7 +326,8 @@ class EvalJobSpec(SpecModel):
                 *[
                     cel(
                         f"!has(self.model.task) || self.model.task != '{task}'"
-                        f" || self.thresholds.all(k, k in {list(names)!r})",
+                        f" || self.thresholds.all(k, k in {list(names)!r}"
+                        " || (has(self.benchmarks) && k.contains('/')))",
                         f"thresholds of task {task} must be among {', '.join(names)}",
                         ".thresholds",
                     )
@@ -430,6 +442,9 @@ class BenchmarkResult(StatusModel):
     delta_ci_low: float | None = None
     """95% paired-bootstrap interval of delta, lower end (> 0: significantly better)."""
     delta_ci_high: float | None = None
+    threshold: float | None = None
+    passed: bool | None = None
+    """Whether spec.thresholds[<name>] holds (absent: no threshold on this row)."""
 
 
 class EvalJobStatus(StatusModel):

@@ -52,10 +52,32 @@ ThresholdSpec = Annotated[
 
 LOWER_IS_BETTER = frozenset({"loss", "perplexity"})
 """Metrics where a threshold is a maximum; for every other metric it is a minimum."""
+# lm-evaluation-harness metrics where lower is better (its perplexity tasks), for thresholds
+# on spec.benchmarks rows named <task>/<metric>[,<filter>].
+HARNESS_LOWER_IS_BETTER = frozenset({"perplexity", "word_perplexity", "byte_perplexity",
+                                     "bits_per_byte"})
+
+
+def lower_is_better(name: str) -> bool:
+    """Whether smaller values of this metric (or benchmark row) are better."""
+    if "/" in name:
+        return name.rsplit("/", 1)[1].split(",", 1)[0] in HARNESS_LOWER_IS_BETTER
+    return name in LOWER_IS_BETTER
+
+
+def benchmark_threshold_problems(thresholds: Iterable[str], tasks: Iterable[str]
+                                 ) -> list[tuple[str, str]]:
+    """Threshold keys <task>/<metric> must name a task of spec.benchmarks."""
+    known = set(tasks)
+    return [("thresholds", f"{name!r} names no task of spec.benchmarks (have: "
+                           f"{', '.join(sorted(known)) or 'none'}); a benchmark threshold is "
+                           "<task>/<metric>, e.g. arc_easy/acc")
+            for name in thresholds if "/" in name and name.split("/", 1)[0] not in known]
 
 
 def metric_problems(
-    task: str | None, metrics: Iterable[str] | None, thresholds: Iterable[str], where: str = ""
+    task: str | None, metrics: Iterable[str] | None, thresholds: Iterable[str], where: str = "",
+    benchmarks: bool = False,
 ) -> list[tuple[str, str]]:
     """(path, what must hold) for names in `metrics` and `thresholds` the task does not have;
     paths are `metrics` and `thresholds`, below `where` when given.
@@ -70,14 +92,16 @@ def metric_problems(
             (f"{where}.{field}" if where else field,
              f"{name!r} is not a metric of {task_words}; must be one of {', '.join(allowed)}")
             for name in names
-            if name not in allowed
+            # <task>/<metric>: a benchmark row (benchmark_threshold_problems checks those).
+            if name not in allowed and not (field == "thresholds" and "/" in name
+                                            and benchmarks)
         ]
     return problems
 
 
 def threshold_holds(metric: str, value: float, threshold: float) -> bool:
     """A threshold is a floor, except for loss-like metrics where it is a ceiling."""
-    return value <= threshold if metric in LOWER_IS_BETTER else value >= threshold
+    return value <= threshold if lower_is_better(metric) else value >= threshold
 
 
 def threshold_value(threshold: Any) -> float | None:
@@ -100,7 +124,7 @@ def wants_beat_baseline(threshold: Any) -> bool:
 
 def beats_baseline(metric: str, row: Mapping[str, Any]) -> bool:
     """The paired-bootstrap interval of (model - strongest baseline) lies on the good side of 0."""
-    if metric in LOWER_IS_BETTER:
+    if lower_is_better(metric):
         high = row.get("deltaCiHigh")
         return isinstance(high, int | float) and high < 0
     low = row.get("deltaCiLow")
@@ -117,7 +141,7 @@ def gate_checks(metric: str, row: Mapping[str, Any] | None, threshold: Any) -> l
     value = threshold_value(threshold)
     computed = row is not None and isinstance(row.get("value"), int | float)
     if value is not None:
-        relation = "<=" if metric in LOWER_IS_BETTER else ">="
+        relation = "<=" if lower_is_better(metric) else ">="
         if not computed:
             checks.append((False, f"{metric} was not computed"))
         else:

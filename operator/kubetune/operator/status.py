@@ -411,6 +411,7 @@ def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | N
         state, reason, message = run.state, run.reason, run.message
     succeeded, failed, running = state == o.SUCCEEDED, state == o.FAILED, state == o.RUNNING
     results = _eval_results(run.summary, thresholds) if succeeded else []
+    benchmarks = _eval_benchmarks(run.summary.get("benchmarks"), thresholds) if succeeded else []
     new_conditions = [
         c.condition(c.VALIDATED, True, c.SPEC_VALID),
         c.condition(c.RUNNING, running, c.PODS_RUNNING if running else reason, message),
@@ -418,7 +419,7 @@ def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | N
                     c.COMPLETED if succeeded else reason if failed else c.IN_PROGRESS),
         c.condition(c.FAILED, failed, reason if failed else c.IN_PROGRESS,
                     message if failed else ""),
-        _passed_condition(results, thresholds) if succeeded else
+        _passed_condition(results + benchmarks, thresholds) if succeeded else
         c.condition(c.PASSED, False if failed else None, reason if failed else c.IN_PROGRESS),
     ]
     leakage = (run.summary or {}).get("leakage") if succeeded else None
@@ -442,7 +443,7 @@ def eval_status(*, generation: int | None, old: dict[str, Any], waiting: str | N
         summary = run.summary
         status.update(samples=summary.get("samples"), results=results,
                       baselines=_eval_baselines(summary.get("baselines")) or None,
-                      benchmarks=_eval_benchmarks(summary.get("benchmarks")) or None,
+                      benchmarks=benchmarks or None,
                       calibration=_calibration(summary.get("calibration")),
                       errorAnalysis=_error_analysis(summary.get("errorAnalysis") or {}),
                       reportUri=summary.get("reportUri"))
@@ -529,8 +530,9 @@ _BENCHMARK_NUMBERS = ("value", "ciLow", "ciHigh", "baseline", "delta", "deltaCiL
                       "deltaCiHigh")
 
 
-def _eval_benchmarks(items: Any) -> list[dict[str, Any]]:
-    """status.benchmarks: one typed row per benchmark task and metric, numbers only."""
+def _eval_benchmarks(items: Any, thresholds: dict[str, Any]) -> list[dict[str, Any]]:
+    """status.benchmarks: one typed row per benchmark task and metric, numbers only, with
+    threshold verdicts recomputed like status.results'."""
     out = []
     for item in (items or [])[:64]:
         if (not isinstance(item, dict) or not isinstance(item.get("name"), str)
@@ -547,6 +549,11 @@ def _eval_benchmarks(items: Any) -> list[dict[str, Any]]:
                 entry[key] = item[key]
         if isinstance(item.get("baselineName"), str):
             entry["baselineName"] = item["baselineName"][:64]
+        if entry["name"] in thresholds:
+            threshold = thresholds[entry["name"]]
+            if threshold_value(threshold) is not None:
+                entry["threshold"] = threshold_value(threshold)
+            entry["passed"] = all(ok for ok, _ in gate_checks(entry["name"], entry, threshold))
         out.append(entry)
     return out
 

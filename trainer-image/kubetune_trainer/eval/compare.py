@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from kubetune.api.metrics import LOWER_IS_BETTER, gate_checks, threshold_value
+from kubetune.api.metrics import gate_checks, lower_is_better, threshold_value
 
 from .bootstrap import interval
 
@@ -43,7 +43,7 @@ def strongest(metric: str, baselines: dict[str, dict[str, float]], eligible) -> 
               if name in eligible and _number(values.get(metric)) is not None]
     if not scored:
         return None
-    sign = -1 if metric in LOWER_IS_BETTER else 1
+    sign = -1 if lower_is_better(metric) else 1
     return max(scored, key=lambda item: sign * item[1])[0]
 
 
@@ -84,6 +84,19 @@ def comparison_rows(
                 row["threshold"] = number
             row["passed"] = all(held for held, _ in gate_checks(name, row, thresholds[name]))
         rows.append(row)
+    return rows
+
+
+def with_verdicts(rows: list[dict], thresholds: dict) -> list[dict]:
+    """Rows (benchmark rows, named <task>/<metric>) with threshold and passed where a
+    threshold names them, by the same rule as comparison_rows."""
+    for row in rows:
+        if row["name"] in thresholds:
+            number = threshold_value(thresholds[row["name"]])
+            if number is not None:
+                row["threshold"] = number
+            row["passed"] = all(held for held, _ in gate_checks(row["name"], row,
+                                                                thresholds[row["name"]]))
     return rows
 
 

@@ -101,11 +101,12 @@ def evaluate(config) -> dict:
     rows = compare.comparison_rows(config.metrics, model_scores.metrics, metrics_of,
                                    config.thresholds, distributions, eligible)
     baseline_entries = compare.baseline_entries(metrics_of, config.metrics, distributions)
-    passed = compare.overall_passed(rows, config.thresholds)
+    benchmark_rows = (compare.with_verdicts(suite.rows(model_benchmarks, baseline_benchmarks),
+                                            config.thresholds) if suite else [])
+    passed = compare.overall_passed(rows + benchmark_rows, config.thresholds)
     calibration_status, calibration_report = (task.calibration(model_scores) if classifier
                                               else (None, None))
     headline = _headline(rows, config.thresholds, config.task)
-    benchmark_rows = suite.rows(model_benchmarks, baseline_benchmarks) if suite else []
     error_analysis = task.error_analysis(model_scores)
     report_uri = None
     if config.output_uri:
@@ -254,7 +255,7 @@ def _message(task, rows: list[dict], headline: str | None, passed: bool | None,
         parts.append(text)
     parts.append(f"scored {task.samples} examples")
     if passed is not None:
-        unmet = compare.unmet_thresholds(rows, thresholds)
+        unmet = compare.unmet_thresholds(rows + list(benchmark_rows), thresholds)
         parts.append("all thresholds hold" if passed else "thresholds not met: " + "; ".join(unmet))
     if leakage.get("exact") or leakage.get("nearDuplicates"):
         parts.append(f"leakage: {leakage['exact']} exact and {leakage['nearDuplicates']} "

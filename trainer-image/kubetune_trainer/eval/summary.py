@@ -88,7 +88,7 @@ def fit(summary: dict, limit: int = LIMIT_BYTES) -> dict:
     # task and metric from the name); rows from the end only after the error analysis.
     if summary.get("benchmarks"):
         keep = ("name", "value", "baseline", "baselineName", "deltaCiLow", "deltaCiHigh",
-                "numFewshot", "samples")
+                "numFewshot", "samples", "threshold", "passed")
         summary["benchmarks"] = [{k: row[k] for k in keep if k in row}
                                  for row in summary["benchmarks"]]
         if size(summary) < limit:
@@ -96,8 +96,13 @@ def fit(summary: dict, limit: int = LIMIT_BYTES) -> dict:
     # Last resort: the status numbers matter most; the analysis is in the report.
     summary.pop("errorAnalysis", None)
     summary.pop("dropped", None)
-    while size(summary) >= limit and len(summary.get("benchmarks") or ()) > 1:
-        summary["benchmarks"] = summary["benchmarks"][:-1]
+    # Rows a threshold gates stay: the operator decides Passed from them.
+    while size(summary) >= limit:
+        rows = summary.get("benchmarks") or []
+        free = [k for k, row in enumerate(rows) if "passed" not in row]
+        if not free:
+            break
+        summary["benchmarks"] = rows[:free[-1]] + rows[free[-1] + 1:]
     if size(summary) >= limit:
         # What Passed is decided on stays: the value and the delta's interval.
         keep = ("name", "value", "baselineName", "deltaCiLow", "deltaCiHigh")
