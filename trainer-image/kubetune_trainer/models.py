@@ -61,6 +61,27 @@ def model_source(uri: str) -> ModelSource:
     return ModelSource(str(path))
 
 
+def resolved_revision(model, source: ModelSource) -> str | None:
+    """The commit the weights came from, not the revision asked for (a branch, a tag or
+    none): for a hub repo, the cache snapshot from_pretrained read config.json from
+    (huggingface_hub keeps one folder per commit, snapshots/COMMIT/, and refs/BRANCH naming
+    it); config._commit_hash where transformers still records it; for a local folder that
+    is itself a snapshot, its name; otherwise None."""
+    commit = getattr(model.config, "_commit_hash", None)
+    if commit:
+        return commit
+    local = source.local_dir
+    if local is None:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(source.name_or_path, "config.json",
+                                        revision=source.revision)
+        local = Path(cached).parent if isinstance(cached, str) else None
+    if local is not None and local.parent.name == "snapshots":
+        return local.name
+    return None
+
+
 def _not_found(uri: str, error: Exception) -> ModelNotFound:
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return ModelNotFound(f"cannot load a model from {uri}: {first_line[:300]}")

@@ -6,6 +6,8 @@
     README.md           model card: base model, dataset and its hash, hyperparameters, metrics
     data-report.json    rows in, dropped by reason, tokens, lengths
     result.json         the same result as the termination message
+    serving.yaml        KServe InferenceService or LLMInferenceService (output.serving)
+    tensorboard/        TensorBoard event files: losses, learning rate, throughput per step
     checkpoints/        for resuming (kept, newest `keep`)
 """
 
@@ -14,12 +16,17 @@ from __future__ import annotations
 import json
 import logging
 
+from kubetune.api import parse_uri
+from kubetune.serving import manifest_text, notes_for, serving_manifest
+
 from . import health
 from .data.labels import LabelMapping
 from .models import write_adapter_metadata
 from .storage import Destination
 
 log = logging.getLogger(__name__)
+
+SERVING_FILE = "serving.yaml"
 
 
 def write_file(dest: Destination, name: str, text: str) -> str:
@@ -50,8 +57,34 @@ def save_model_folder(dest: Destination, name: str, model, tokenizer,
     return uri
 
 
+def pinned(uri: str, revision: str | None) -> str:
+    """An hf:// URI pinned to the commit training resolved (other schemes as they are)."""
+    parsed = parse_uri(uri)
+    if parsed.scheme != "hf" or not revision:
+        return uri
+    return f"hf://{parsed.authority}@{revision}"
+
+
+def serving_yaml(config, uris: dict, revision: str | None) -> str:
+    """serving.yaml: the KServe object for this run's model (kubetune.serving), with what the
+    user must still do (a file:// or pvc:// location) as comments at the top."""
+    serving = config.output.serving
+    model_uri, adapter_uri = uris.get("modelUri"), uris.get("adapterUri")
+    if serving.kind == "LLMInferenceService" and adapter_uri:
+        model_uri = None  # the adapter on the base model, not the merged copy
+    manifest = serving_manifest(
+        kind=serving.kind, name=config.job_name, namespace=config.namespace,
+        task=config.model.task, model_uri=model_uri, adapter_uri=adapter_uri,
+        base_uri=pinned(config.model.uri, revision), gpus=serving.gpus,
+        gpu_resource_name=serving.gpu_resource_name)
+    notes = notes_for(model_uri or adapter_uri, adapter=model_uri is None)
+    if model_uri is None:
+        notes += [n for n in notes_for(config.model.uri, adapter=False) if "file://" in n]
+    return manifest_text(manifest, notes)
+
+
 def model_card(*, config, data_report: dict, result: dict, merged: bool,
-               history: list[dict] | None = None) -> str:
+               history: list[dict] | None = None, revision: str | None = None) -> str:
     hyper = config.hyperparameters.model_dump(mode="json", by_alias=True, exclude_none=True)
     method = config.method.model_dump(mode="json", by_alias=True, exclude_none=True)
     dataset = data_report.get("dataset", {})
@@ -65,7 +98,8 @@ def model_card(*, config, data_report: dict, result: dict, merged: bool,
         "| | |",
         "| --- | --- |",
         f"| base model | `{config.model.uri}` |",
-        f"| revision | `{_revision(config.model.uri)}` |",
+        f"| revision | `{revision or 'unknown (not a hub snapshot)'}` "
+        f"(requested: {_requested_revision(config.model.uri)}) |",
         f"| task | {config.model.task} |",
         f"| method | {config.method.type} |",
         f"| dataset | `{dataset.get('uri')}` |",
@@ -95,7 +129,11 @@ def model_card(*, config, data_report: dict, result: dict, merged: bool,
         lines.append("- `adapter/`: the LoRA adapter and tokenizer (load on top of the base model)")
         if merged:
             lines.append("- `merged/`: the base model with the adapter merged in")
-    lines += ["- `data-report.json`: what data preparation kept and dropped, and why", ""]
+    lines.append("- `data-report.json`: what data preparation kept and dropped, and why")
+    lines.append("- `tensorboard/`: TensorBoard event files (`tensorboard --logdir tensorboard`)")
+    if config.output.serving is not None:
+        lines.append(f"- `{SERVING_FILE}`: a KServe {config.output.serving.kind} for this model")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -119,6 +157,6 @@ def _history_lines(history: list[dict], kept: int | None,
     return [*lines, ""]
 
 
-def _revision(uri: str) -> str:
-    return uri.split("@", 1)[1] if uri.startswith("hf://") and "@" in uri else "(default)"
+def _requested_revision(uri: str) -> str:
+    return uri.split("@", 1)[1] if uri.startswith("hf://") and "@" in uri else "default"
 

@@ -15,6 +15,8 @@ Features:
   stopping on evalLoss or evalAccuracy
 - checkpoints every N steps and on SIGTERM, resumed automatically on start
 - progress on GET /progress and /metrics (rank 0)
+- TensorBoard event files under output.uri/tensorboard/, an MLflow run with spec.tracking
+- a KServe manifest (serving.yaml) next to the model with output.serving
 
 The batch schedule is a pure function of (seed, step), and checkpoints hold the RNG states,
 so a resumed run continues with the batches and dropout masks an uninterrupted run would use.
@@ -34,7 +36,7 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
-from . import checkpointing, fastpath, health, linear_probe, outputs, parallel, preference
+from . import checkpointing, fastpath, health, linear_probe, outputs, parallel, preference, tracking
 from .data import DataSpec, prepare_data
 from .data.batches import (
     StepSchedule,
@@ -48,7 +50,7 @@ from .data.packing import pack
 from .data.report import log_lines
 from .data.report import summary as data_summary
 from .errors import Diverged, InvalidConfig
-from .models import add_lora, load_model, load_tokenizer, model_source
+from .models import add_lora, load_model, load_tokenizer, model_source, resolved_revision
 from .optimization import build_optimizer, build_scheduler, choose_precision, weights_dtype
 from .progress import Progress, ProgressServer, Throughput
 from .storage import Destination
@@ -87,6 +89,9 @@ class FinetuneRecipe:
         self.serve_progress = serve_progress
         self.stop = StopRequest()
         self.server: ProgressServer | None = None
+        self.tracker: tracking.Tracker | None = None
+        self.revision: str | None = None
+        self.run_status = "FAILED"  # what the MLflow run ends as, unless training gets further
 
     # ------------------------------------------------------------------------------ setup
 
@@ -193,6 +198,25 @@ class FinetuneRecipe:
                   len(self.train_items), "packed" if self.packing else "padded",
                   len(self.eval_items), self.total_steps, self.hyper.batch_size,
                   self.hyper.gradient_accumulation_steps, self.world)
+        if self.is_main:
+            self.tracker = tracking.Tracker.for_training(self.config, self.dest)
+            self.tracker.start(self._tracked_params())
+
+    def _tracked_params(self) -> dict:
+        """What MLflow shows as the run's params: the resolved method and hyperparameters, the
+        model (with the revision the hub resolved) and the data."""
+        config = self.config
+        params = {"model.uri": config.model.uri, "model.revision": self.revision or "",
+                  "model.task": config.model.task, "dataset.uri": config.dataset.uri,
+                  "dataset.contentHash": self.data.report.get("dataset", {}).get("contentHash"),
+                  "method.type": config.method.type, "resources.gpus": config.resources.gpus,
+                  "resources.nodes": config.resources.nodes, "totalSteps": self.total_steps}
+        if config.method.trains_adapter:
+            params.update({f"method.lora.{k}": v for k, v in config.method.lora.model_dump(
+                mode="json", by_alias=True).items()})
+        params.update({f"hyperparameters.{k}": v for k, v in self.hyper.model_dump(
+            mode="json", by_alias=True, exclude_none=True).items()})
+        return params
 
     def _check_config(self) -> None:
         hyper, method = self.hyper, self.config.method.type
@@ -284,6 +308,8 @@ class FinetuneRecipe:
         if self.hyper.fast_path.liger == "on" and not self.liger:
             raise InvalidConfig(f"hyperparameters.fastPath.liger on: Liger has no kernels for "
                                 f"model type {model.config.model_type}; use auto or off")
+        # The commit the hub (or its cache) resolved, not the branch the spec asked for.
+        self.revision = resolved_revision(model, source)
         if self.hyper.gradient_checkpointing:
             model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False}
@@ -324,6 +350,11 @@ class FinetuneRecipe:
             if self.dpo:
                 self._track_rewards(*self.step_rewards)
             self._report_progress(throughput, smoothed)
+            if self.tracker is not None:
+                self.tracker.log_metrics({
+                    "trainLoss": loss, "trainLossSmoothed": smoothed,
+                    "learningRate": self.scheduler.get_last_lr()[0],
+                    "tokensPerSecond": throughput.tokens_per_second()}, self.step)
             if self.step % log_every == 0 or self.step in (1, self.total_steps):
                 self._log_step(loss, throughput)
 
@@ -490,6 +521,8 @@ class FinetuneRecipe:
         self.state["history"].append({"step": self.step, **metrics,
                                       "trainLoss": _round(self.state["trainLoss"])})
         self.progress.update(**metrics)
+        if self.tracker is not None:
+            self.tracker.log_metrics(metrics, self.step, flush=True)
         self.info("eval: step %d %s", self.step,
                   " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
         warning = health.overfitting(self.state["history"])
@@ -652,12 +685,25 @@ class FinetuneRecipe:
                 uris["modelUri"] = outputs.save_model_folder(
                     dest, "merged", self._merged(model), self.tokenizer, mapping)
         uris["reportUri"] = dest.uri_of("data-report.json")
+        if self.revision:
+            uris["baseModelRevision"] = self.revision
+        if config.output.serving is not None:
+            uris["servingUri"] = outputs.write_file(dest, outputs.SERVING_FILE, outputs.serving_yaml(
+                config, uris, self.revision))
+        if self.tracker is not None and self.tracker.warning:
+            result["warnings"] = [*(result.get("warnings") or []),
+                                  {"reason": "TrackingFailed", "message": self.tracker.warning}]
         full_result = {**result, **uris}
         outputs.write_file(dest, "README.md", outputs.model_card(
             config=config, data_report=self.data.report, result=full_result,
-            merged=config.output.merge_adapter, history=history))
+            merged=config.output.merge_adapter, history=history, revision=self.revision))
         full_result["evalHistory"] = history
         outputs.write_file(dest, "result.json", json.dumps(full_result, indent=2))
+        if self.tracker is not None:
+            dest.publish(tracking.TENSORBOARD_DIR)
+            for name in ("README.md", "data-report.json", outputs.SERVING_FILE):
+                if (dest.local_dir() / name).exists():
+                    self.tracker.log_artifact(dest.local_dir() / name)
         return uris
 
     def _merged(self, model):
@@ -679,10 +725,12 @@ class FinetuneRecipe:
             self.setup()
             outcome = self.train()
             if outcome == "interrupted":
+                self.run_status = "KILLED"  # resumed by the next attempt, same MLflow run
                 return self.summary("Failed", "Preempted",
                                     f"stopped by SIGTERM at step {self.step}; checkpoint saved, "
                                     "the next attempt resumes from it")
             result = self.save(outcome)
+            self.run_status = "FINISHED"
             self.progress.update(phase="Succeeded")
             message = ("stopped early: " if outcome == "early-stopped" else "") + \
                 f"trained {self.step} steps"
@@ -696,6 +744,9 @@ class FinetuneRecipe:
                 "data": data_summary(self.data.report)}
 
     def close(self) -> None:
+        if self.tracker is not None:
+            self.tracker.close(self.run_status)
+            self.tracker = None
         accelerator = getattr(self, "accelerator", None)
         if accelerator is not None:
             # Without this a CPU (gloo) DDP run can abort at interpreter exit.

@@ -37,6 +37,29 @@ class SecretRef(SpecModel):
     """Name of the Secret (HF_TOKEN, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL...)."""
 
 
+MlflowUri = Annotated[str, Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s/@]+(/\S*)?$")]
+"""http(s)://HOST[:PORT][/PATH]: no user:password@, credentials come from secretRef."""
+
+
+class MlflowTracking(SpecModel):
+    """An MLflow tracking server the job logs its run to (the pod needs network egress to it)."""
+
+    uri: MlflowUri
+    """Tracking server URL, http:// or https:// (e.g. http://mlflow.mlops:5000)."""
+    experiment: ShortString = "kubetune"
+    """Experiment the run is logged under; created when missing."""
+    secret_ref: SecretRef | None = None
+    """Secret with the server's credentials as env vars (MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN); never copied into status or logs."""
+
+
+class Tracking(SpecModel):
+    """Experiment tracking beyond the TensorBoard event files the trainer always writes."""
+
+    mlflow: MlflowTracking | None = None
+    """Log params, per-step metrics, evaluation results and the model card to MLflow."""
+
+
 class LocalObjectRef(SpecModel):
     """An object in the same namespace, by name."""
 

@@ -17,6 +17,7 @@ from .common import (
     SecretRef,
     ShortString,
     Task,
+    Tracking,
 )
 from .finetune import EvalDataset, Failure, Phase
 from .kube_syntax import Image, QueueName
@@ -247,6 +248,8 @@ class EvalJobSpec(SpecModel):
     """Kueue LocalQueue, so GPU evaluations count against the same quotas as training;
     sets the kueue.x-k8s.io/queue-name label on the Job (default: the operator's default queue),
     so it must be a DNS subdomain name of at most 63 characters."""
+    tracking: Tracking | None = None
+    """Experiment tracking: log the evaluation's results and report to MLflow."""
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> EvalJobSpec:

@@ -21,6 +21,7 @@ from .common import (
     SecretRef,
     ShortString,
     Task,
+    Tracking,
 )
 from .kube_syntax import Image, QueueName
 from .metrics import ALL_METRICS, ThresholdSpec, metric_problems
@@ -297,6 +298,16 @@ class FinetuneResources(PodResources):
     GPUs even sharded. Give the pods memory for it (resources.memory)."""
 
 
+class ServingSpec(SpecModel):
+    """A KServe manifest for the finetuned model, written next to it (serving.yaml)."""
+
+    kind: Literal["InferenceService", "LLMInferenceService"] | None = None
+    """InferenceService (serving.kserve.io/v1beta1, huggingface runtime) serves a whole model:
+    method full, or lora/qlora with mergeAdapter; LLMInferenceService (vLLM, causal-lm)
+    serves the base model with the LoRA adapter. Unset: LLMInferenceService for an adapter
+    without a merged copy, else InferenceService."""
+
+
 class OutputSpec(SpecModel):
     """Where the finetuned model goes."""
 
@@ -309,6 +320,8 @@ class OutputSpec(SpecModel):
     overwrite: bool = False
     """true: start clean when checkpoints of another FinetuneJob (another uid, e.g. an earlier
     job of the same name) are under uri, deleting them; false: fail with OutputInUse."""
+    serving: ServingSpec | None = None
+    """Write a KServe InferenceService or LLMInferenceService manifest next to the model."""
 
 
 class Checkpointing(SpecModel):
@@ -365,6 +378,11 @@ FEEDBACK_NOT_CLASSIFICATION = "dataset.format feedback needs model.task causal-l
 DPO_NOT_CLASSIFICATION = "method.type dpo needs model.task causal-lm"
 DPO_NOT_PACKING = "hyperparameters.packing must not be true for method.type dpo (pairs are padded)"
 OFFLOAD_NEEDS_FSDP = "resources.cpuOffload needs resources.strategy fsdp"
+SERVING_NEEDS_WHOLE_MODEL = (
+    "output.serving: an adapter without a merged copy (method lora, qlora or dpo with adapter "
+    "lora, mergeAdapter false) is served only by kind LLMInferenceService with model.task "
+    "causal-lm; set output.mergeAdapter true to serve it with kind InferenceService")
+SERVING_LLM_CAUSAL = "output.serving.kind LLMInferenceService (vLLM) needs model.task causal-lm"
 
 
 class FinetuneJobSpec(SpecModel):
@@ -411,6 +429,8 @@ class FinetuneJobSpec(SpecModel):
     """Runtime template (ClusterFinetuneRuntime or FinetuneRuntime) whose image, placement, env,
     volumes and defaults apply; values set here win, except fields the runtime locks. Unset:
     the runtime marked default, if any."""
+    tracking: Tracking | None = None
+    """Experiment tracking (MLflow); the EvalJob of spec.evaluation logs to it too."""
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> FinetuneJobSpec:
@@ -476,6 +496,22 @@ class FinetuneJobSpec(SpecModel):
                     " || !has(self.resources.strategy) || self.resources.strategy != 'fsdp'",
                     HEAD_INIT_NOT_FSDP,
                 ),
+                cel(
+                    "!has(self.output.serving) || self.method.type == 'full'"
+                    " || (self.method.type == 'dpo' && has(self.method.dpo)"
+                    " && has(self.method.dpo.adapter) && self.method.dpo.adapter == 'full')"
+                    " || (has(self.output.mergeAdapter) && self.output.mergeAdapter)"
+                    " || ((!has(self.model.task) || self.model.task == 'causal-lm')"
+                    " && (!has(self.output.serving.kind)"
+                    " || self.output.serving.kind == 'LLMInferenceService'))",
+                    SERVING_NEEDS_WHOLE_MODEL,
+                ),
+                cel(
+                    "!has(self.output.serving) || !has(self.output.serving.kind)"
+                    " || self.output.serving.kind != 'LLMInferenceService'"
+                    " || !has(self.model.task) || self.model.task == 'causal-lm'",
+                    SERVING_LLM_CAUSAL,
+                ),
             ]
         }
     }
@@ -511,6 +547,13 @@ def finetune_spec_problems(spec: FinetuneJobSpec) -> list[tuple[str, str]]:
         problems.append(("", HEAD_INIT_NEEDS_CLASSIFICATION))
     if spec.method.head_init == "linear-probe" and spec.resources.strategy == "fsdp":
         problems.append(("", HEAD_INIT_NOT_FSDP))
+    serving = spec.output.serving
+    adapter_only = spec.method.trains_adapter and not spec.output.merge_adapter
+    if serving and adapter_only and not (
+            spec.model.task == "causal-lm" and serving.kind in (None, "LLMInferenceService")):
+        problems.append(("", SERVING_NEEDS_WHOLE_MODEL))
+    if serving and serving.kind == "LLMInferenceService" and spec.model.task != "causal-lm":
+        problems.append(("", SERVING_LLM_CAUSAL))
     if spec.evaluation:
         problems += metric_problems(
             spec.model.task, spec.evaluation.metrics, spec.evaluation.thresholds, "evaluation"
@@ -640,6 +683,11 @@ class TrainingResult(StatusModel):
     """The plateau the eval metric ended on, if it did."""
     fast_path: FastPathReport | None = None
     """Which kernels and optimizations the trainer actually ran (hyperparameters.fastPath)."""
+    base_model_revision: str | None = Field(None, max_length=255)
+    """The commit of the base model training loaded (what the hub resolved model.uri's
+    revision to); unset when the model did not come from a hub snapshot."""
+    serving_uri: str | None = Field(None, max_length=2048)
+    """The KServe manifest written next to the model (output.serving)."""
 
 
 class Failure(StatusModel):

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from .base import SpecModel
-from .common import Task
+from .common import Task, Tracking
 from .evaljob import (
     CHEAP_BASELINES,
     BaselineName,
@@ -44,11 +44,22 @@ class TrainerModel(SpecModel):
     num_labels: int | None = None
 
 
+ServingKind = Literal["InferenceService", "LLMInferenceService"]
+
+
+class TrainerServing(SpecModel):
+    kind: ServingKind  # resolved: never unset
+    gpus: int
+    gpu_resource_name: str
+
+
 class TrainerOutput(SpecModel):
     uri: Uri
     merge_adapter: bool
     overwrite: bool = False
     """Delete another job's checkpoints under uri instead of failing with OutputInUse."""
+    serving: TrainerServing | None = None
+    """Write serving.yaml (a KServe manifest) next to the model."""
 
 
 class TrainerResources(SpecModel):
@@ -79,6 +90,7 @@ class TrainerConfig(SpecModel):
     output: TrainerOutput
     checkpointing: Checkpointing
     resources: TrainerResources
+    tracking: Tracking | None = None
 
 
 class EvalModelConfig(SpecModel):
@@ -117,6 +129,7 @@ class EvalConfig(SpecModel):
     on `baseline`."""
     benchmark_data: BenchmarkData | None = None
     """The prepared datasets cache the harness tasks load from, offline."""
+    tracking: Tracking | None = None
 
 
 def trainer_config_for(
@@ -145,14 +158,33 @@ def trainer_config_for(
             **dict(hyper), "packing": packing,
             "learning_rate": hyper.learning_rate or default_learning_rate(spec.method)}),
         output=TrainerOutput(uri=spec.output.uri, merge_adapter=spec.output.merge_adapter,
-                             overwrite=spec.output.overwrite),
+                             overwrite=spec.output.overwrite, serving=_serving(spec)),
         checkpointing=spec.checkpointing,
         resources=TrainerResources(
             gpus=spec.resources.gpus, nodes=spec.resources.nodes,
             strategy=resolve_strategy(spec.resources.strategy, strategy),
             cpu_offload=spec.resources.cpu_offload,
         ),
+        tracking=spec.tracking,
     )
+
+
+def resolve_serving_kind(spec: FinetuneJobSpec) -> ServingKind:
+    """output.serving.kind, or when unset: LLMInferenceService for an adapter without a merged
+    copy (vLLM loads it on the base model), InferenceService for a whole model."""
+    kind = spec.output.serving.kind if spec.output.serving else None
+    if kind:
+        return kind
+    adapter_only = spec.method.trains_adapter and not spec.output.merge_adapter
+    return "LLMInferenceService" if adapter_only and spec.model.task == "causal-lm" \
+        else "InferenceService"
+
+
+def _serving(spec: FinetuneJobSpec) -> TrainerServing | None:
+    if spec.output.serving is None:
+        return None
+    return TrainerServing(kind=resolve_serving_kind(spec), gpus=spec.resources.gpus,
+                          gpu_resource_name=spec.resources.gpu_resource_name)
 
 
 def resolve_strategy(
@@ -198,6 +230,7 @@ def eval_config_for(
         gpus=spec.resources.gpus,
         benchmarks=list(spec.benchmarks or ()),
         benchmark_data=spec.benchmark_data,
+        tracking=spec.tracking,
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..api import EvalConfig, EvalJobSpec, FinetuneJobSpec, TrainerConfig, parse_uri
-from ..api.common import PodResources, SecretRef
+from ..api.common import PodResources, SecretRef, Tracking
 from ..api.finetune import Evaluation, FinetuneResources
 from ..api.names import config_map_name, eval_job_name, eval_run_job_name, train_job_name
 from ..api.resources import API_VERSION, EVAL_JOB
@@ -207,6 +207,8 @@ def eval_job_from_finetune(body: dict[str, Any], spec: FinetuneJobSpec,
         eval_spec["image"] = spec.image
     if runtime:
         eval_spec["runtimeRef"] = {"kind": runtime["kind"], "name": runtime["name"]}
+    if spec.tracking:
+        eval_spec["tracking"] = spec.tracking.to_wire()
     eval_spec["output"] = {"uri": parse_uri(spec.output.uri).join("eval")}
     if spec.output.secret_ref:
         eval_spec["output"]["secretRef"] = spec.output.secret_ref.to_wire()
@@ -364,8 +366,13 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 
 def _secrets_of(spec: FinetuneJobSpec) -> list[SecretRef]:
-    return [s for s in (spec.model.secret_ref, spec.dataset.secret_ref, spec.output.secret_ref)
-            if s is not None]
+    return [s for s in (spec.model.secret_ref, spec.dataset.secret_ref, spec.output.secret_ref,
+                        tracking_secret(spec.tracking)) if s is not None]
+
+
+def tracking_secret(tracking: Tracking | None) -> SecretRef | None:
+    """The MLflow credentials' Secret (MLFLOW_TRACKING_*), passed as env like the others."""
+    return tracking.mlflow.secret_ref if tracking and tracking.mlflow else None
 
 
 def _uris_of(spec: FinetuneJobSpec) -> list[str]:

@@ -106,8 +106,11 @@ def _scheme_problem(uri: str, allowed_schemes: tuple[str, ...]) -> str | None:
 
 
 def _uris(node: Any, path: str = "spec"):
+    """Storage URIs (models, data, outputs); spec.tracking's uri is a server's address."""
     if isinstance(node, dict):
         for key, value in node.items():
+            if key == "tracking" and path == "spec":
+                continue
             if key == "uri" and isinstance(value, str):
                 yield f"{path}.uri", value
             else:
@@ -670,7 +673,8 @@ def resolve_eval_model(state: OperatorState, namespace: str, spec: EvalJobSpec) 
                            spec.baseline_training.secret_ref if spec.baseline_training else None,
                            spec.output.secret_ref if spec.output else None,
                            spec.benchmark_data.secret_ref if spec.benchmark_data else None,
-                           *(b.secret_ref for b in spec.benchmarks or ())) if s]
+                           *(b.secret_ref for b in spec.benchmarks or ()),
+                           builders.tracking_secret(spec.tracking)) if s]
     if spec.model.uri:
         baseline = EvalModelConfig(uri=spec.baseline.uri) if spec.baseline else None
         return EvalSource(task=spec.model.task or "causal-lm",

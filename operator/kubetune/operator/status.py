@@ -260,7 +260,7 @@ def _fit_hint(fit: Fit) -> str:
 
 _RESULT_FIELDS = ("adapterUri", "modelUri", "trainLoss", "evalLoss", "evalAccuracy", "keptStep",
                   "stoppedEarly", "fastPath", "rewardAccuracy", "rewardMargin",
-                  "evalRewardAccuracy")
+                  "evalRewardAccuracy", "baseModelRevision", "servingUri")
 
 
 def _warning(summary: dict[str, Any], reason: str) -> str | None:

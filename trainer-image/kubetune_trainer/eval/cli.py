@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         from .recipe import evaluate  # torch is imported only once the config is good
 
         summary, code = evaluate(config), 0
+        _track(config, summary)
     except InputError as error:
         print(f"kubetune_trainer.eval: {error.reason}: {error}", file=sys.stderr, flush=True)
         summary, code = failure(error.reason, str(error)), error.exit_code
@@ -39,3 +40,19 @@ def main(argv: list[str] | None = None) -> int:
         code = EXIT_RETRYABLE
     termination.write(fit(summary))
     return code
+
+
+def _track(config, summary: dict) -> None:
+    """Log the results to MLflow (spec.tracking); a failure there is a warning, not a failed
+    evaluation."""
+    from pathlib import Path
+
+    from ..storage import Destination
+    from ..tracking import log_evaluation
+    from .report import REPORT
+
+    report = Path(Destination(config.output_uri).local_dir()) / REPORT if config.output_uri else None
+    warning = log_evaluation(config, summary, report)
+    if warning:
+        summary["warnings"] = [*(summary.get("warnings") or []),
+                               {"reason": "TrackingFailed", "message": warning}]
