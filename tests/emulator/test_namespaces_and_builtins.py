@@ -87,3 +87,18 @@ def test_core_discovery_lists_builtins_with_status_subresources(http: RawApi) ->
     assert resources["namespaces"]["namespaced"] is False
     assert http.get("/api/v1").json()["groupVersion"] == "v1"
     assert http.get("/api").json()["versions"] == ["v1"]
+
+
+def test_a_namespace_is_labelled_with_its_own_name_whatever_the_request_says(http):
+    """kube-apiserver sets kubernetes.io/metadata.name on every Namespace, on create and on
+    update (https://kubernetes.io/docs/reference/labels-annotations-taints/#kubernetes-io-metadata-name),
+    so label selectors (ClusterFinetunePolicy namespaceSelector) can pick namespaces by name."""
+    created = http.post("/api/v1/namespaces", {"metadata": {"name": "team-x",
+                                                            "labels": {"tier": "gpu"}}})
+    assert created.json()["metadata"]["labels"] == {
+        "tier": "gpu", "kubernetes.io/metadata.name": "team-x"}
+    patched = http.patch("/api/v1/namespaces/team-x", {"metadata": {"labels": {
+        "kubernetes.io/metadata.name": "other"}}})
+    assert patched.json()["metadata"]["labels"]["kubernetes.io/metadata.name"] == "team-x"
+    listed = http.get("/api/v1/namespaces", labelSelector="kubernetes.io/metadata.name=team-x")
+    assert [n["metadata"]["name"] for n in listed.json()["items"]] == ["team-x"]

@@ -40,6 +40,22 @@ _GENERATE_NAME_ATTEMPTS = 100
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def _label_namespace(rtype: ResourceType, obj: Object) -> None:
+    """kube-apiserver labels every Namespace with its own name, on create and on every update
+    (whatever the request says), so label selectors can pick namespaces by name
+    (https://kubernetes.io/docs/reference/labels-annotations-taints/#kubernetes-io-metadata-name;
+    pkg/registry/core/namespace/strategy.go, PrepareForCreate/PrepareForUpdate)."""
+    if rtype.storage_key != NAMESPACES.storage_key:
+        return
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta.get("labels"), dict):
+        meta["labels"] = {}
+    meta["labels"][NAMESPACE_NAME_LABEL] = meta.get("name", "")
+
+
 class ApiOperations:
     """The verbs of the Kubernetes API over an `ObjectStore`."""
 
@@ -67,6 +83,7 @@ class ApiOperations:
         if namespace is not None:
             self.require_namespace(namespace)
         meta["name"] = self._name_for_create(rtype, namespace, meta)
+        _label_namespace(rtype, obj)
         if rtype.storage_key == CUSTOM_RESOURCE_DEFINITIONS.storage_key:
             self._validate_crd(obj)
         if rtype.has_status:
@@ -222,6 +239,7 @@ class ApiOperations:
                 else:
                     new.pop("status", None)
         new["apiVersion"], new["kind"] = rtype.api_version, rtype.kind
+        _label_namespace(rtype, new)
         self.admission.decode(rtype, new, validation, merged=candidate)
         self.admission.validate(rtype, new, old)
         metadata.carry_system_fields(old, new)
