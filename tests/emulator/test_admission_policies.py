@@ -58,7 +58,10 @@ def test_a_bound_policy_denies_with_422_and_the_policy_message(http):
     assert denied.status_code == 422
     body = denied.json()
     assert body["reason"] == "Invalid"
-    assert body["message"] == ("ValidatingAdmissionPolicy 'need-team' with binding "
+    # The prefix is admission.NewForbidden's, which kube-apiserver puts before every
+    # admission plugin's refusal (staging/src/k8s.io/apiserver/pkg/admission/errors.go).
+    assert body["message"] == ('jobs.batch "no-team" is forbidden: '
+                               "ValidatingAdmissionPolicy 'need-team' with binding "
                                "'need-team-everywhere' denied request: Jobs need a team label")
     assert http.post(JOBS, _job("with-team", {"team": "a"})).status_code == 201
     assert http.get(f"{JOBS}/no-team").status_code == 404

@@ -84,6 +84,7 @@ def test_every_selected_parameter_is_evaluated_and_any_failure_denies(http):
     denied = http.post(JOBS, _job("four", 4))
     assert denied.status_code == 422
     assert denied.json()["message"] == (
+        'jobs.batch "four" is forbidden: '
         "ValidatingAdmissionPolicy 'limits' with binding 'limits-binding' denied request: "
         "limit tight: at most 2")
 

@@ -76,7 +76,9 @@ def test_the_admission_policy(case):
     assert refused is not None, "admitted"
     first = all_violations(case.kind, case.job(), case.policies, case.labels, case.old())[0]
     assert refused.code == 403
+    name = case.job()["metadata"]["name"]
     assert refused.message == (
+        f'{case.kind.lower()}s.kubetune.io "{name}" is forbidden: '
         "ValidatingAdmissionPolicy 'kubetune-clusterfinetunepolicies' with binding "
         f"'kubetune-clusterfinetunepolicies' denied request: {first.message}")
 

@@ -10,9 +10,11 @@ here: a policy's `matchConstraints.resourceRules` (groups, versions, resources, 
 `validationActions: [Deny]`. A failed validation answers like kube-apiserver
 (staging/src/k8s.io/apiserver/pkg/admission/plugin/policy/validating/dispatcher.go):
 
-    ValidatingAdmissionPolicy 'P' with binding 'B' denied request: MESSAGE
+    RESOURCE.GROUP "NAME" is forbidden: ValidatingAdmissionPolicy 'P' with binding 'B'
+    denied request: MESSAGE
 
-with the HTTP code of the validation's `reason` (Invalid 422 by default, Forbidden 403,
+(the prefix from admission.NewForbidden, as for every admission plugin's refusal) with the
+HTTP code of the validation's `reason` (Invalid 422 by default, Forbidden 403,
 Unauthorized 401, RequestEntityTooLarge 413). A policy without a binding does nothing.
 `matchConditions` are evaluated first: the policy applies only when all are true. The CEL
 variables are `object`, `oldObject` (null on CREATE), `request` (operation, name, namespace,
@@ -36,6 +38,7 @@ errors denies, as failurePolicy Fail does).
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -95,9 +98,13 @@ def check(policies: list[dict[str, Any]], bindings: list[dict[str, Any]], operat
                 break
         if denial is not None:
             reason, message = denial
+            qualified = f"{rtype.plural}.{rtype.group}" if rtype.group else rtype.plural
+            name = (obj.get("metadata") or {}).get("name") or ""
+            forbidden = f"{qualified} {json.dumps(name)}" if name else qualified
             raise errors.ApiError(
                 _CODES.get(reason, 422), reason,
-                f"ValidatingAdmissionPolicy '{policy['metadata']['name']}' with binding "
+                f"{forbidden} is forbidden: ValidatingAdmissionPolicy "
+                f"'{policy['metadata']['name']}' with binding "
                 f"'{binding['metadata']['name']}' denied request: {message}")
 
 
