@@ -242,3 +242,15 @@ def test_eval_jobs_take_image_placement_and_pod_extras():
     assert resolved.spec.image == RUNTIME_SPEC["image"]
     assert resolved.spec.resources.gpu_resource_name == "amd.com/gpu"
     assert resolved.pod.volumes[0]["name"] == "hf-cache"
+
+
+def test_a_dpo_job_takes_the_runtimes_dpo_defaults_and_none_of_another_methods():
+    dpo_job = job(method={"type": "dpo"}, model={"uri": "hf://org/small-lm"},
+                  dataset={"uri": "s3://datasets/feedback/train.jsonl", "format": "feedback"},
+                  evaluation=None)
+    plain = resolve(dpo_job, runtime()).spec.hyperparameters
+    assert plain.learning_rate is None  # lora's and full's defaults are not dpo's
+    spec = copy.deepcopy(RUNTIME_SPEC)
+    spec["hyperparameters"]["dpo"] = {"learningRate": 0.00005, "batchSize": 2}
+    hyper = resolve(dpo_job, runtime(spec)).spec.hyperparameters
+    assert (hyper.learning_rate, hyper.batch_size, hyper.epochs) == (0.00005, 2, 3)

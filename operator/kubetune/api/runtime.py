@@ -289,6 +289,8 @@ class MethodDefaults(SpecModel):
     """Defaults for jobs with method.type qlora."""
     full: RuntimeHyperparameters | None = None  # type: ignore[valid-type]
     """Defaults for jobs with method.type full."""
+    dpo: RuntimeHyperparameters | None = None  # type: ignore[valid-type]
+    """Defaults for jobs with method.type dpo."""
 
 
 RESERVED_LABEL_PREFIXES = ("kubetune.io/", "app.kubernetes.io/", "batch.kubernetes.io/",
