@@ -1,15 +1,21 @@
-"""How fast the operator turns N FinetuneJobs into Jobs, and what it costs the API server.
+"""How fast the operator turns N FinetuneJobs into Jobs, next to a minimal kopf operator.
 
-    python benchmarks/operator_scale.py [--jobs 200] [--watched 1000]
+    python benchmarks/operator_scale.py [--sizes 200,1000] [--repeats 3] [--smoke]
 
-The API emulator, the operator (`kubetune operator`) and this client run as three processes,
-as they would on a cluster. Figures, on stdout's last line as JSON:
-- p50/p99 seconds from a FinetuneJob's create request to its Job appearing in a watch, and
-  the same for a bare client creating Jobs directly (the floor: API server + watch latency);
-- API write requests per FinetuneJob from creation until its Job exists (and the status
-  that follows), by resource;
-- the operator's resident memory with `--watched` FinetuneJobs.
-Targets (issue 3): p99 < 2 s at N = 200, <= 6 writes per job, RSS < 250 MB at 1,000 jobs.
+The API emulator, the operator and this client run as three processes, as they would on a
+cluster, against a fresh emulator for every run. Two operators take turns (interleaved, the
+one that goes first alternating, `--repeats` times at each size):
+- kubetune (`kubetune operator`), the model URI pointing at a real config.json
+  (TinyLlama-1.1B's) so that its fit check reads and plans the model inside the timed path;
+- the reference: a one-handler kopf operator that creates an owned Job per FinetuneJob, what
+  a user would write instead (`serve_reference_operator`).
+Figures, on stdout's last line as JSON: `p99_ratio_vs_reference_operator` (kubetune's median
+p99 seconds from create request to Job seen in a watch / the reference's, N = 200) and
+`p99_ratio_vs_reference_operator_1000` (N = 1,000), each size's p50/p99 with min and max, a
+bare client creating Jobs (the floor), API writes per FinetuneJob, the operator's CPU per job
+and resident memory with the largest N watched, the load average before and after, cores.
+Targets (issue 14): ratio <= 2.0 at 200 and <= 2.5 at 1,000; (issue 3) <= 6 writes per job,
+RSS < 250 MB at 1,000 jobs.
 """
 
 from __future__ import annotations
@@ -126,17 +132,17 @@ class JobWatcher:
         self._stop.set()
 
 
-def finetune_job(name: str) -> dict:
+def finetune_job(name: str, namespace: str, model_uri: str) -> dict:
     return {
         "apiVersion": "kubetune.io/v1alpha1", "kind": "FinetuneJob",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"model": {"uri": "file:///models/tiny"}, "dataset": {"uri": "file:///data/train.jsonl"},
-                 "resources": {"gpus": 0}, "output": {"uri": "file:///out/" + name}},
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"model": {"uri": model_uri}, "dataset": {"uri": "file:///data/train.jsonl"},
+                 "resources": {"gpus": 0, "memory": "128Gi"}, "output": {"uri": "file:///out/" + name}},
     }
 
 
-def bare_job(name: str) -> dict:
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": NAMESPACE},
+def bare_job(name: str, namespace: str = NAMESPACE) -> dict:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": namespace},
             "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
                 {"name": "c", "image": "busybox", "command": ["true"]}]}}}}
 
@@ -176,7 +182,43 @@ def writes(url: str) -> Counter[str]:
         return Counter(json.load(response))
 
 
-def run(jobs: int, watched: int) -> dict:
+# --- the reference operator: what a user would write instead ---------------------------------
+
+def serve_reference_operator() -> None:
+    """A minimal one-handler kopf operator: a Job per FinetuneJob, owned by it (kopf.adopt),
+    created with the official client; kopf's defaults otherwise. Run as its own process."""
+    import kopf
+
+    kubernetes.config.load_kube_config()
+    batch = kubernetes.client.BatchV1Api()
+
+    @kopf.on.startup()
+    def started(logger, **_):
+        print("reference operator started", flush=True)
+
+    @kopf.on.create("kubetune.io", "v1alpha1", "finetunejobs")
+    def create_job(body, name, namespace, **_):
+        job = bare_job(f"{name}-train", namespace)
+        kopf.adopt(job, owner=body)
+        batch.create_namespaced_job(namespace, job)
+
+    kopf.run(clusterwide=True, standalone=True)
+
+
+# --- the benchmark ----------------------------------------------------------------------------
+
+# A real published config.json (TinyLlama-1.1B), so the operator's fit check reads and plans it.
+MODEL_CONFIG = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 2048,
+    "intermediate_size": 5632, "num_attention_heads": 32, "num_hidden_layers": 22,
+    "num_key_value_heads": 4, "max_position_embeddings": 2048, "rms_norm_eps": 1e-05,
+    "vocab_size": 32000, "tie_word_embeddings": False, "torch_dtype": "float32",
+    "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2, "rope_theta": 10000.0,
+}  # fmt: skip
+
+
+def run_once(side: str, jobs: int, model_uri: str, measure_floor: bool) -> dict:
+    """One side at one size, against a fresh emulator: creation-to-Job latencies and costs."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -194,67 +236,49 @@ def run(jobs: int, watched: int) -> dict:
         # As on a real cluster, the namespace must exist before anything is created in it.
         kubernetes.client.CoreV1Api(client).create_namespace({"metadata": {"name": NAMESPACE}})
         watcher = JobWatcher(client, NAMESPACE)
+        result: dict = {"side": side, "jobs": jobs}
 
-        # The floor: a bare client creates Jobs directly.
-        sent: dict[str, float] = {}
-        floor_docs = [bare_job(f"floor-{i}") for i in range(jobs)]
-        create_all(lambda d: batch.create_namespaced_job(NAMESPACE, d), floor_docs, sent)
-        watcher.wait(list(sent), 60)
-        floor = percentiles([watcher.seen[n] - sent[n] for n in sent])
+        if measure_floor:  # a bare client creating Jobs directly: API server + watch latency
+            sent: dict[str, float] = {}
+            create_all(lambda d: batch.create_namespaced_job(NAMESPACE, d),
+                       [bare_job(f"floor-{i}") for i in range(jobs)], sent)
+            watcher.wait(list(sent), 60)
+            result["floor"] = percentiles([watcher.seen[n] - sent[n] for n in sent])
 
         operator_env = {**env, "KUBECONFIG": str(kubeconfig), "KUBETUNE_METRICS_PORT": "0",
                         "KUBETUNE_HEALTH_PORT": "0", "KUBETUNE_PROGRESS_INTERVAL_SECONDS": "60"}
-        kubetune = str(Path(sys.executable).with_name("kubetune"))
-        operator = start([kubetune, "operator"], operator_env, "kubetune operator started")
-        time.sleep(1.0)
+        if side == "kubetune":
+            kubetune = str(Path(sys.executable).with_name("kubetune"))
+            operator = start([kubetune, "operator"], operator_env, "kubetune operator started")
+        else:
+            operator = start([sys.executable, __file__, "--serve-reference-operator"],
+                             operator_env, "reference operator started")
+        time.sleep(1.0)  # both: let the watches open
         idle_rss = rss_mb(operator.pid)
-
         before = writes(url)
         cpu_before = cpu_seconds(operator.pid)
         sent = {}
-        docs = [finetune_job(f"ftj-{i}") for i in range(jobs)]
-        started = time.monotonic()
         create_all(lambda d: custom.create_namespaced_custom_object(
-            "kubetune.io", "v1alpha1", NAMESPACE, "finetunejobs", d), docs, sent)
+            "kubetune.io", "v1alpha1", NAMESPACE, "finetunejobs", d),
+            [finetune_job(f"ftj-{i}", NAMESPACE, model_uri) for i in range(jobs)], sent)
+        started = time.monotonic()
         names = [f"ftj-{i}-train" for i in range(jobs)]
-        watcher.wait(names, 120)
+        watcher.wait(names, 300)
         all_created = time.monotonic() - started
-        missing = [n for n in names if n not in watcher.seen]
-        latency = percentiles([watcher.seen[f"{n}-train"] - sent[n] for n in sent
-                               if f"{n}-train" in watcher.seen])
+        result["latency"] = percentiles([watcher.seen[f"{n}-train"] - sent[n] for n in sent
+                                         if f"{n}-train" in watcher.seen])
+        result["missing"] = sum(n not in watcher.seen for n in names)
         time.sleep(2.0)  # let the status writes that follow the Job land
-        operator_cpu = cpu_seconds(operator.pid) - cpu_before
+        result["cpu_ms_per_job"] = round(1000 * (cpu_seconds(operator.pid) - cpu_before) / jobs, 2)
         delta = writes(url) - before
         delta["POST finetunejobs"] -= jobs  # the benchmark's own creates
-        per_job = {k: round(v / jobs, 2) for k, v in sorted(delta.items()) if v > 0}
-
-        more = [finetune_job(f"ftj-{i}") for i in range(jobs, watched)]
-        create_all(lambda d: custom.create_namespaced_custom_object(
-            "kubetune.io", "v1alpha1", NAMESPACE, "finetunejobs", d), more, {})
-        watcher.wait([f"ftj-{i}-train" for i in range(watched)], 300)
-        time.sleep(2.0)
-        watched_rss = rss_mb(operator.pid)
+        result["writes_by_request"] = {k: round(v / jobs, 2) for k, v in sorted(delta.items())
+                                       if v > 0}
+        result["writes_per_job"] = round(sum(result["writes_by_request"].values()), 2)
+        result["rss_mb_idle"], result["rss_mb_watched"] = idle_rss, rss_mb(operator.pid)
+        result["seconds_all_jobs_created"] = round(all_created, 2)
         watcher.stop()
-        return {
-            "benchmark": "operator_scale",
-            "jobs": jobs,
-            "seconds_create_to_job": latency,
-            "seconds_floor_bare_job": floor,
-            "seconds_all_jobs_created": round(all_created, 2),
-            "jobs_missing": len(missing),
-            "writes_per_job": round(sum(per_job.values()), 2),
-            "operator_cpu_ms_per_job": round(1000 * operator_cpu / jobs, 2),
-            "writes_per_job_by_request": per_job,
-            "operator_rss_mb_idle": idle_rss,
-            "operator_rss_mb_watched": watched_rss,
-            "watched": watched,
-            "targets": {"p99_seconds": 2.0, "writes_per_job": 6, "rss_mb": 250},
-            "met": {"p99": latency["p99"] < 2.0, "writes": sum(per_job.values()) <= 6,
-                    "rss": watched_rss < 250},
-            "conditions": {"machine": platform.machine(), "cpus": os.cpu_count(),
-                           "python": platform.python_version(),
-                           "processes": "emulator, operator and client in separate processes"},
-        }
+        return result
     finally:
         for process in (operator, emulator):
             if process is not None:
@@ -265,16 +289,110 @@ def run(jobs: int, watched: int) -> dict:
                     process.kill()
 
 
+def summarise(runs: list[dict], key: str) -> dict:
+    values = [r["latency"][key] for r in runs]
+    return {"median": round(statistics.median(values), 3), "min": min(values),
+            "max": max(values), "runs": values}
+
+
+def run(sizes: list[int], repeats: int, smoke: bool) -> dict:
+    load_before = os.getloadavg()
+    began = time.perf_counter()
+    model_dir = Path(tempfile.mkdtemp()) / "tinyllama"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text(json.dumps(MODEL_CONFIG))
+    model_uri = f"file://{model_dir}"
+    runs: dict[int, dict[str, list[dict]]] = {n: {"kubetune": [], "reference": []} for n in sizes}
+    for n in sizes:
+        for rep in range(repeats):
+            # Interleaved: the side that goes first alternates with each repetition.
+            for side in (("kubetune", "reference") if rep % 2 == 0 else ("reference", "kubetune")):
+                runs[n][side].append(run_once(side, n, model_uri, measure_floor=n == sizes[0]))
+    load_after = os.getloadavg()
+
+    small, large = sizes[0], sizes[-1]
+    by_size = {}
+    for n in sizes:
+        kt, ref = runs[n]["kubetune"], runs[n]["reference"]
+        p99_kt, p99_ref = summarise(kt, "p99"), summarise(ref, "p99")
+        by_size[str(n)] = {
+            "p99_ratio_vs_reference_operator": round(p99_kt["median"] / p99_ref["median"], 3),
+            "p99_ratio_per_repetition": [round(a["latency"]["p99"] / b["latency"]["p99"], 3)
+                                         for a, b in zip(kt, ref, strict=True)],
+            "kubetune_seconds_p99": p99_kt, "reference_seconds_p99": p99_ref,
+            "kubetune_seconds_p50": summarise(kt, "p50"),
+            "reference_seconds_p50": summarise(ref, "p50"),
+            "jobs_missing": sum(r["missing"] for r in kt + ref),
+        }
+    kt_small = runs[small]["kubetune"]
+    per_job = kt_small[0]["writes_by_request"]
+    ratio_small = by_size[str(small)]["p99_ratio_vs_reference_operator"]
+    ratio_large = by_size[str(large)]["p99_ratio_vs_reference_operator"]
+    watched_rss = statistics.median(r["rss_mb_watched"] for r in runs[large]["kubetune"])
+    writes_per_job = statistics.median(r["writes_per_job"] for r in kt_small)
+    floors = [r["floor"]["p99"] for r in kt_small + runs[small]["reference"]]
+    return {
+        "benchmark": "operator_scale",
+        "p99_ratio_vs_reference_operator": ratio_small,
+        # At 1,000 jobs; a smoke run puts its largest size here (jobs_large says which).
+        "p99_ratio_vs_reference_operator_1000": ratio_large if large == 1000 or smoke else None,
+        "jobs": small,
+        "jobs_large": large,
+        "by_size": by_size,
+        "seconds_floor_bare_job_p99": {"median": round(statistics.median(floors), 3),
+                                       "min": min(floors), "max": max(floors)},
+        "writes_per_job": writes_per_job,
+        "writes_per_job_by_request": per_job,
+        "reference_writes_per_job": statistics.median(
+            r["writes_per_job"] for r in runs[small]["reference"]),
+        "operator_cpu_ms_per_job": statistics.median(r["cpu_ms_per_job"] for r in kt_small),
+        "reference_cpu_ms_per_job": statistics.median(
+            r["cpu_ms_per_job"] for r in runs[small]["reference"]),
+        "operator_rss_mb_idle": statistics.median(r["rss_mb_idle"] for r in kt_small),
+        "operator_rss_mb_watched": watched_rss,
+        "watched": large,
+        "targets": {"p99_ratio_vs_reference_operator": 2.0,
+                    "p99_ratio_vs_reference_operator_1000": 2.5, "writes_per_job": 6,
+                    "rss_mb": 250},
+        "met": {"p99_ratio_vs_reference_operator": ratio_small <= 2.0,
+                "p99_ratio_vs_reference_operator_1000": large == 1000 and ratio_large <= 2.5,
+                "writes": writes_per_job <= 6, "rss": watched_rss < 250},
+        "runs": {str(n): sides for n, sides in runs.items()},
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
+        "cpus": os.cpu_count(),
+        "conditions": {"machine": platform.machine(), "python": platform.python_version(),
+                       "sizes": sizes, "repeats": repeats, "smoke": smoke,
+                       "order": "interleaved: the side that runs first alternates",
+                       "model": "TinyLlama-1.1B config.json (file://), read by the fit check",
+                       "reference": "kopf, one @kopf.on.create handler creating an owned Job "
+                                    "with the kubernetes client; kopf defaults",
+                       "processes": "emulator, operator and client in separate processes; "
+                                    "a fresh emulator per run",
+                       "seconds": round(time.perf_counter() - began, 1)},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=200)
-    parser.add_argument("--watched", type=int, default=1000)
+    parser.add_argument("--sizes", default="200,1000",
+                        help="FinetuneJobs created at once, smallest first (comma-separated)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true",
+                        help="20 and 40 jobs, one repetition: checks the JSON, not the speed")
     parser.add_argument("--serve-emulator", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-reference-operator", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_emulator:
         serve_emulator(args.serve_emulator)
         return
-    print(json.dumps(run(args.jobs, max(args.watched, args.jobs))))
+    if args.serve_reference_operator:
+        serve_reference_operator()
+        return
+    if args.smoke:
+        args.sizes, args.repeats = "20,40", 1
+    sizes = sorted(int(n) for n in args.sizes.split(","))
+    print(json.dumps(run(sizes, args.repeats, args.smoke)))
 
 
 if __name__ == "__main__":
