@@ -93,7 +93,8 @@ def measured_peak(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batc
     """Peak live tensor bytes of one step (kubetune's forward, backward, optimizer step)."""
     from kubetune_trainer.recipe import FinetuneRecipe
 
-    trainer = SimpleNamespace(classification=False)  # what _forward reads of the recipe
+    # What _forward reads of the recipe: a causal LM, no Liger kernels (none on CPU).
+    trainer = SimpleNamespace(classification=False, liger=())
 
     def step() -> None:
         loss, _, _ = FinetuneRecipe._forward(trainer, model, batch, torch.device("cpu"))
