@@ -133,6 +133,9 @@ def test_an_exhausted_gpu_budget_holds_gpu_jobs_until_the_budget_frees(api, oper
     api.finish_job("spent-train")
     done = api.wait_status("FinetuneJob", "spent", lambda s: s.get("phase") == "Succeeded")
     assert done["gpuSeconds"] >= 7200
+    # The namespace's usage shows as it is accounted, before any job asks to start.
+    wait_for(lambda: operator.metrics.gpu_hours_used.labels(NAMESPACE)._value.get() >= 2,
+             what="kubetune_policy_gpu_hours_used to count the finished job")
     api.create(_job("cpu-only", resources={"gpus": 0}))
     wait_for(lambda: _has_job(api, "cpu-only"), what="a CPU job, which no GPU budget holds")
     api.create(_job("gpu", resources={"gpus": 1}))

@@ -114,6 +114,15 @@ def record(state: OperatorState, namespace: str, policies: list[dict[str, Any]])
         state.metrics.policy_waiting_jobs.labels(namespace, reason).set(count)
 
 
+def account(state: OperatorState, namespace: str, policies: tuple[dict[str, Any], ...],
+            old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Keep the namespace's budget metrics current as its jobs use GPUs and finish, not only
+    when a job asks to start."""
+    if policies and (new.get("gpuSeconds") != old.get("gpuSeconds")
+                     or new.get("phase") != old.get("phase")):
+        record(state, namespace, list(policies))
+
+
 def held_in(state: OperatorState, namespace: str | None = None) -> list[tuple[str, str, str]]:
     """Jobs waiting on a budget (in one namespace, or all): to be looked at again when a job
     finishes or goes, or a policy changes."""

@@ -371,6 +371,7 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
     if resolution.record:
         status["runtime"] = resolution.record
     _record_outcome(state, "FinetuneJob", namespace, old, status)
+    policy_gate.account(state, namespace, visit.policies, old, status)
     await write_status(state, "FinetuneJob", body, old, status)
     if run.state == o.RESTARTING and job is not None and not job["metadata"].get(
             "deletionTimestamp"):
@@ -643,6 +644,7 @@ async def sync_eval(state: OperatorState, key: Key) -> float | None:
     if status.get("results"):
         state.metrics.record_eval_results(namespace, name, status["results"])
     _record_outcome(state, "EvalJob", namespace, old, status)
+    policy_gate.account(state, namespace, visit.policies, old, status)
     await write_status(state, "EvalJob", body, old, status)
     return run.recheck_after
 
