@@ -63,9 +63,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     for policy in await kube.list_all("ClusterFinetunePolicy"):
         state.policies[policy["metadata"]["name"]] = policy
     metrics.policies.set(len(state.policies))
-    for namespace_object in await kube.list_all("Namespace"):
-        state.namespaces[namespace_object["metadata"]["name"]] = (
-            namespace_object["metadata"].get("labels") or {})
+    # Namespace labels come from the watch, or one GET the first time a policy needs them.
     for namespace in config.watch_namespaces or (None,):
         for job in await kube.list_managed("Job", namespace):
             state.jobs[_key(job)] = job
