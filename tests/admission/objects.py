@@ -22,6 +22,7 @@ FINETUNE_JOB: dict[str, Any] = {
         "resources": {"gpus": 0},
         "output": {"uri": "s3://models/out/"},
         "evaluation": {"dataset": {"uri": "s3://data/test.jsonl"}},
+        "tracking": {"mlflow": {"uri": "http://mlflow.mlops:5000"}},
     },
 }
 EVAL_JOB: dict[str, Any] = {
@@ -35,16 +36,36 @@ EVAL_JOB: dict[str, Any] = {
         "dataset": {"uri": "s3://data/test.jsonl"},
         "resources": {"gpus": 0},
         "output": {"uri": "s3://reports/router/"},
+        "tracking": {"mlflow": {"uri": "http://mlflow.mlops:5000"}},
     },
 }
+# Benchmarks score a causal-lm; the last benchmark is the custom one whose fields name things.
+BENCHMARK_EVAL_JOB: dict[str, Any] = copy.deepcopy(EVAL_JOB)
+BENCHMARK_EVAL_JOB["spec"].update({
+    "model": {"uri": "s3://models/out/", "task": "causal-lm"},
+    "benchmarks": [{"task": "arc_easy"},
+                   {"uri": "s3://bench/mc.jsonl", "format": "multiple-choice"}],
+    "benchmarkData": {"uri": "s3://bench/hf-datasets-cache/"},
+})
+del BENCHMARK_EVAL_JOB["spec"]["baselineTraining"]
 BASES = {"FinetuneJob": FINETUNE_JOB, "EvalJob": EVAL_JOB}
+
+
+def base_for(rule: AccessRule) -> dict[str, Any]:
+    if rule.field.startswith("spec.benchmark"):
+        return BENCHMARK_EVAL_JOB
+    return BASES[rule.kind]
 
 
 def naming(rule: AccessRule, name: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """A copy of the kind's base job whose `rule.field` names the object `name`."""
-    obj = copy.deepcopy(base or BASES[rule.kind])
-    *parents, last = rule.path
+    obj = copy.deepcopy(base or base_for(rule))
+    *parents, last = rule.item_path
     node = obj
+    if rule.list_path is not None:
+        for key in rule.list_path:
+            node = node[key]
+        node = node[-1]
     for key in parents:
         node = node[key]
     if rule.reference == "pvcUri":

@@ -109,3 +109,26 @@ def test_a_pvc_uri_is_checked_by_its_claim_and_other_schemes_name_no_claim():
     admit(grants, obj)
     obj["spec"]["dataset"]["uri"] = "s3://shared-data/train.jsonl"
     admit(Grants(), obj)
+
+
+def test_every_item_of_a_list_is_checked_and_an_item_kept_on_update_needs_nothing():
+    """spec.benchmarks[]: one custom task the requester may read does not let another through;
+    reordering the list or appending a task keeps the old items' names admitted."""
+    rule = next(r for r in RULES if r.field == "spec.benchmarks[].uri")
+    grants = Grants()
+    grants.grant("alice", rule, "mine")
+    obj = naming(rule, "mine")
+    theirs = {"uri": "pvc://theirs/mc.jsonl", "format": "multiple-choice", "name": "theirs"}
+    obj["spec"]["benchmarks"].append(theirs)
+    assert validate_document(copy.deepcopy(obj)) == []
+    error = refusal(grants, obj)
+    assert rule.message in error.message
+    assert [c.name for c in grants.asked if c.resource == rule.resource][-1] == "theirs"
+
+    old = copy.deepcopy(obj)
+    reordered = copy.deepcopy(old)
+    reordered["spec"]["benchmarks"].reverse()
+    admit(Grants(), reordered, old)
+    grown = copy.deepcopy(old)
+    grown["spec"]["benchmarks"].append({**theirs, "uri": "pvc://other/mc.jsonl", "name": "other"})
+    assert rule.message in refusal(Grants(), grown, old).message

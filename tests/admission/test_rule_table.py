@@ -12,14 +12,16 @@ from kubetune.crdgen import resource_schema
 
 from .objects import NAMESPACE, naming
 
-NOT_DATA_REFERENCES = {"spec.runtimeRef"}
-"""A runtime template, not an object whose data the pods reach on the requester's behalf:
-runtimes are written by the platform team (teams get read on them), and the Secrets and PVCs a
-runtime mounts were named by whoever may write that runtime."""
+NOT_DATA_REFERENCES = {"spec.runtimeRef", "spec.tracking.mlflow.uri"}
+"""runtimeRef: a runtime template, not an object whose data the pods reach on the requester's
+behalf: runtimes are written by the platform team (teams get read on them), and the Secrets and
+PVCs a runtime mounts were named by whoever may write that runtime. tracking.mlflow.uri: an
+http(s) URL outside the cluster; its schema pattern admits no pvc://."""
 
 
 def _referencing_fields(schema: dict, path: str) -> set[str]:
-    """Dotted paths of every `...Ref` object and every URI string under `schema`."""
+    """Dotted paths of every `...Ref` object and every URI string under `schema`, lists
+    included (as `key[]`)."""
     found = set()
     for key, child in (schema.get("properties") or {}).items():
         child_path = f"{path}.{key}"
@@ -27,6 +29,8 @@ def _referencing_fields(schema: dict, path: str) -> set[str]:
             continue
         if key.endswith("Ref") or key == "uri" or key.endswith("Uri"):
             found.add(child_path)
+        if child.get("type") == "array":
+            child, child_path = child.get("items") or {}, f"{child_path}[]"
         found |= _referencing_fields(child, child_path)
     return found
 
@@ -68,3 +72,15 @@ def test_a_pvc_uri_requires_its_claim_and_other_schemes_nothing():
     assert [r.name for r in requirements("FinetuneJob", job)] == ["results"]
     job["spec"]["output"]["uri"] = "s3://results/team-a/"
     assert requirements("FinetuneJob", job) == []
+
+
+def test_a_list_field_requires_each_new_name_once():
+    rule = next(r for r in RULES if r.field == "spec.benchmarks[].secretRef")
+    job = naming(rule, "a")
+    first = job["spec"]["benchmarks"][-1]
+    job["spec"]["benchmarks"] += [{**first, "name": "b", "secretRef": {"name": "b"}},
+                                  {**first, "name": "c", "secretRef": {"name": "a"}}]
+    assert [r.name for r in requirements("EvalJob", job)] == ["a", "b"]
+    grown = copy.deepcopy(job)
+    grown["spec"]["benchmarks"].append({**first, "name": "d", "secretRef": {"name": "d"}})
+    assert [r.name for r in requirements("EvalJob", grown, job)] == ["d"]

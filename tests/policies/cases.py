@@ -134,6 +134,20 @@ CASES: tuple[Case, ...] = (
          (policy("data", allowedDataUris=["s3://team-a/*"]),),
          (("data", "spec.benchmarkData.uri"),),
          {"spec.benchmarkData": {"uri": "s3://shared/hf-datasets-cache/"}}),
+    Case("eval-every-custom-benchmark-file", "EvalJob",
+         (policy("data", allowedDataUris=["s3://team-a/*"]),),
+         (("data", "spec.benchmarks[].uri"),),
+         {"spec.benchmarks": [
+             {"uri": "s3://team-a/bench/ours.jsonl", "format": "multiple-choice"},
+             {"task": "arc_easy"},
+             {"uri": "s3://team-b/bench/theirs.jsonl", "format": "multiple-choice"}]}),
+    Case("eval-a-benchmark-file-kept-on-update", "EvalJob",
+         (policy("data", allowedDataUris=["s3://team-a/*"]),), (),
+         {"spec.benchmarks": [
+             {"task": "arc_easy"},
+             {"uri": "s3://team-b/bench/theirs.jsonl", "format": "multiple-choice"}]},
+         old_changes={"spec.benchmarks": [
+             {"uri": "s3://team-b/bench/theirs.jsonl", "format": "multiple-choice"}]}),
     Case("image-outside", "FinetuneJob",
          (policy("images", allowedImages=["registry.example.com/*"]),),
          (("images", "spec.image"),)),

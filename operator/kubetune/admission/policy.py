@@ -63,27 +63,40 @@ def _present(root: str, path: tuple[str, ...]) -> str:
     return " && ".join(f"has({_select(root, path[:i + 1])})" for i in range(len(path)))
 
 
-def _named(rule: AccessRule, root: str) -> tuple[str, str]:
-    """(CEL that is true when `rule.field` names an object, CEL of that object's name)."""
-    value = _select(root, rule.path)
+def _named(rule: AccessRule, root: str, path: tuple[str, ...]) -> tuple[str, str]:
+    """(CEL that is true when `path` under `root` names an object, CEL of that object's name)."""
+    value = _select(root, path)
     if rule.reference == "pvcUri":
         # pvc://CLAIM/PATH split on '/' is ["pvc:", "", CLAIM, ...].
-        return (f"{_present(root, rule.path)} && {value}.startsWith('pvc://')",
+        return (f"{_present(root, path)} && {value}.startsWith('pvc://')",
                 f"{value}.split('/')[2]")
-    return _present(root, (*rule.path, "name")), f"{value}.name"
+    return _present(root, (*path, "name")), f"{value}.name"
 
 
 def _unchanged(present_old: str, value_old: str, value_new: str) -> str:
     return f"(request.operation == 'UPDATE' && {present_old} && {value_old} == {value_new})"
 
 
+def _allowed(rule: AccessRule, name: str) -> str:
+    return (f"authorizer.group('{rule.group}').resource('{rule.resource}')"
+            f".namespace(object.metadata.namespace).name({name}).check('{rule.verb}').allowed()")
+
+
 def access_expression(rule: AccessRule) -> str:
-    """Passes when the field names nothing, is unchanged, or the requester may `verb` it."""
-    present, name = _named(rule, "object")
-    present_old, name_old = _named(rule, "oldObject")
-    check = (f"authorizer.group('{rule.group}').resource('{rule.resource}')"
-             f".namespace(object.metadata.namespace).name({name}).check('{rule.verb}').allowed()")
-    return f"!({present}) || {_unchanged(present_old, name_old, name)} || {check}"
+    """Passes when the field names nothing, is unchanged, or the requester may `verb` it; in a
+    list, when that holds for every item (a name some old item had counts as unchanged)."""
+    if rule.list_path is None:
+        present, name = _named(rule, "object", rule.path)
+        present_old, name_old = _named(rule, "oldObject", rule.path)
+        return (f"!({present}) || {_unchanged(present_old, name_old, name)} || "
+                f"{_allowed(rule, name)}")
+    items, old_items = _select("object", rule.list_path), _select("oldObject", rule.list_path)
+    present, name = _named(rule, "item", rule.item_path)
+    present_old, name_old = _named(rule, "old", rule.item_path)
+    kept = (f"(request.operation == 'UPDATE' && {_present('oldObject', rule.list_path)} && "
+            f"{old_items}.exists(old, {present_old} && {name_old} == {name}))")
+    return (f"!({_present('object', rule.list_path)}) || "
+            f"{items}.all(item, !({present}) || {kept} || {_allowed(rule, name)})")
 
 
 def placement_expression(rule: PlacementRule) -> str:

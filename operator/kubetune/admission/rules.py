@@ -26,7 +26,8 @@ class AccessRule:
 
     kind: str
     field: str
-    """Dotted path from the object's root, e.g. spec.model.secretRef."""
+    """Dotted path from the object's root, e.g. spec.model.secretRef; `[]` after a key marks a
+    list whose every item is checked, e.g. spec.benchmarks[].uri."""
     reference: Reference
     """secretRef / objectRef: an object with `name`; pvcUri: a URI whose pvc:// claim counts."""
     group: str
@@ -35,7 +36,22 @@ class AccessRule:
 
     @property
     def path(self) -> tuple[str, ...]:
+        """The field's keys from the root; a list key keeps its `[]`."""
         return tuple(self.field.split("."))
+
+    @property
+    def list_path(self) -> tuple[str, ...] | None:
+        """Keys from the root to the list the field lies in, or None when it lies in none."""
+        if "[]." not in self.field:
+            return None
+        return tuple(self.field.split("[].", 1)[0].split("."))
+
+    @property
+    def item_path(self) -> tuple[str, ...]:
+        """Keys from the list item (or the root, outside lists) to the field."""
+        if self.list_path is None:
+            return self.path
+        return tuple(self.field.split("[].", 1)[1].split("."))
 
     @property
     def message(self) -> str:
@@ -85,6 +101,14 @@ RULES: tuple[AccessRule, ...] = (
     _pvc(EVAL, "spec.baselineTraining.uri"),
     _secret(EVAL, "spec.output.secretRef"),
     _pvc(EVAL, "spec.output.uri"),
+    _secret(EVAL, "spec.benchmarkData.secretRef"),
+    _pvc(EVAL, "spec.benchmarkData.uri"),
+    _secret(EVAL, "spec.benchmarks[].secretRef"),
+    _pvc(EVAL, "spec.benchmarks[].uri"),
+    # The pod reads these credentials into its environment (spec.tracking.mlflow.uri is an
+    # http(s) URL outside the cluster, not an object: the schema admits no pvc:// there).
+    _secret(FINETUNE, "spec.tracking.mlflow.secretRef"),
+    _secret(EVAL, "spec.tracking.mlflow.secretRef"),
 )
 
 
@@ -105,19 +129,32 @@ def rules_for(kind: str) -> tuple[AccessRule, ...]:
     return tuple(rule for rule in RULES if rule.kind == kind)
 
 
-def referenced_name(rule: AccessRule, obj: dict[str, Any] | None) -> str | None:
-    """The name of the object `rule.field` of `obj` names, or None when it names none."""
-    node: Any = obj
-    for key in rule.path:
+def _at(node: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
         if not isinstance(node, dict):
             return None
         node = node.get(key)
+    return node
+
+
+def _name_in(rule: AccessRule, value: Any) -> str | None:
     if rule.reference == "pvcUri":
-        if not isinstance(node, str) or not node.startswith(PVC_PREFIX):
+        if not isinstance(value, str) or not value.startswith(PVC_PREFIX):
             return None
-        return node[len(PVC_PREFIX):].split("/", 1)[0] or None
-    name = node.get("name") if isinstance(node, dict) else None
+        return value[len(PVC_PREFIX):].split("/", 1)[0] or None
+    name = value.get("name") if isinstance(value, dict) else None
     return name if isinstance(name, str) and name else None
+
+
+def referenced_names(rule: AccessRule, obj: dict[str, Any] | None) -> list[str]:
+    """The names of the objects `rule.field` of `obj` names (one per list item), in order."""
+    if rule.list_path is None:
+        items = [obj]
+    else:
+        found = _at(obj, rule.list_path)
+        items = found if isinstance(found, list) else []
+    names = (_name_in(rule, _at(item, rule.item_path)) for item in items)
+    return list(dict.fromkeys(name for name in names if name is not None))
 
 
 def requirements(kind: str, obj: dict[str, Any],
@@ -126,8 +163,9 @@ def requirements(kind: str, obj: dict[str, Any],
     namespace = (obj.get("metadata") or {}).get("namespace") or ""
     needed = []
     for rule in rules_for(kind):
-        name = referenced_name(rule, obj)
-        if name is None or (old is not None and referenced_name(rule, old) == name):
-            continue
-        needed.append(Requirement(rule, namespace, name))
+        # Names already there before an update were checked when they were set; in a list,
+        # an item moved or kept needs nothing either.
+        before = set(referenced_names(rule, old)) if old is not None else set()
+        needed += [Requirement(rule, namespace, name)
+                   for name in referenced_names(rule, obj) if name not in before]
     return needed

@@ -104,9 +104,24 @@ def _detail(rule: StaticRule) -> str:
     return globs
 
 
+def _list_holds(rule: StaticRule) -> str:
+    """Every item's value is unset, was some old item's, or matches a glob (rules._list_problem)."""
+    assert rule.check == "globs" and rule.list_path is not None
+    items, old_items = _select("object", rule.list_path), _select("oldObject", rule.list_path)
+    value, present = _select("item", rule.item_path), _present("item", rule.item_path)
+    kept = (f"(request.operation == 'UPDATE' && {_present('oldObject', rule.list_path)} && "
+            f"{old_items}.exists(old, {_present('old', rule.item_path)} && "
+            f"{_select('old', rule.item_path)} == {value}))")
+    matches = f"params.spec.{rule.setting}.exists(g, {value}.matches({glob_regex_cel('g')}))"
+    return (f"!({_present('object', rule.list_path)}) || "
+            f"{items}.all(item, !({present}) || {kept} || {matches})")
+
+
 def validation(rule: StaticRule) -> dict[str, Any]:
+    holds = (_list_holds(rule) if rule.list_path is not None
+             else f"{_unchanged(rule)} || ({_holds(rule)})")
     expression = (f"request.kind.kind != '{rule.kind}' || !variables.{SELECTED} || "
-                  f"!has(params.spec.{rule.setting}) || {_unchanged(rule)} || ({_holds(rule)})")
+                  f"!has(params.spec.{rule.setting}) || {holds}")
     return {
         "expression": expression,
         "messageExpression": f"'{KIND} ' + params.metadata.name + ': ' + ({_detail(rule)})",

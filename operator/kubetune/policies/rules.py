@@ -33,7 +33,8 @@ class StaticRule:
 
     kind: str
     field: str
-    """Dotted path from the job's root."""
+    """Dotted path from the job's root; `key[].rest` judges `rest` of every item of the list
+    at `key` (globs only)."""
     setting: str
     """The ClusterFinetunePolicy spec field."""
     check: Check
@@ -41,6 +42,18 @@ class StaticRule:
     @property
     def path(self) -> tuple[str, ...]:
         return tuple(self.field.split("."))
+
+    @property
+    def list_path(self) -> tuple[str, ...] | None:
+        """Keys from the root to the list the field lies in, or None when it lies in none."""
+        if "[]." not in self.field:
+            return None
+        return tuple(self.field.split("[].", 1)[0].split("."))
+
+    @property
+    def item_path(self) -> tuple[str, ...]:
+        """Keys from a list item to the field (for a list rule)."""
+        return tuple(self.field.split("[].", 1)[1].split("."))
 
 
 def _rules(kind: str, models: tuple[str, ...], data: tuple[str, ...],
@@ -63,7 +76,7 @@ RULES: tuple[StaticRule, ...] = (
              "spec.evaluation.dataset.uri"), nodes=True),
     *_rules(EVAL, ("spec.model.uri", "spec.baseline.uri"),
             ("spec.dataset.uri", "spec.baselineTraining.uri", "spec.benchmarkData.uri",
-             "spec.output.uri"), nodes=False),
+             "spec.benchmarks[].uri", "spec.output.uri"), nodes=False),
 )
 
 
@@ -132,12 +145,30 @@ def violations(kind: str, obj: Mapping[str, Any], policy: Mapping[str, Any],
     spec = policy.get("spec") or {}
     found = []
     for rule in rules_for(kind):
-        value = value_at(obj, rule.path)
-        if old is not None and value_at(old, rule.path) == value:
-            continue
-        if problem := _problem(rule, spec, value):
+        if rule.list_path is not None:
+            problem = _list_problem(rule, spec, obj, old)
+        else:
+            value = value_at(obj, rule.path)
+            if old is not None and value_at(old, rule.path) == value:
+                continue
+            problem = _problem(rule, spec, value)
+        if problem:
             found.append(Violation(name, rule.field, rule.setting, f"{KIND} {name}: {problem}"))
     return found
+
+
+def _list_values(rule: StaticRule, obj: Mapping[str, Any] | None) -> list[Any]:
+    items = value_at(obj, rule.list_path or ())
+    return [value_at(item, rule.item_path) for item in items or ()
+            if isinstance(item, Mapping)]
+
+
+def _list_problem(rule: StaticRule, spec: Mapping[str, Any], obj: Mapping[str, Any],
+                  old: Mapping[str, Any] | None) -> str | None:
+    """The first item's problem; a value some item of `old` had is not judged again."""
+    kept = set(_list_values(rule, old)) if old is not None else set()
+    return next((problem for value in _list_values(rule, obj) if value not in kept
+                 if (problem := _problem(rule, spec, value))), None)
 
 
 def applicable(policies: Iterable[Mapping[str, Any]],
