@@ -68,7 +68,7 @@ def test_enum_required_pattern_and_several_errors_in_one_status(api: RawApi) -> 
     assert response.status_code == 422
     assert sorted(causes(response)) == sorted([
         ("FieldValueNotSupported", "spec.method.type",
-         'Unsupported value: "adapters": supported values: "lora", "qlora", "full"'),
+         'Unsupported value: "adapters": supported values: "lora", "qlora", "full", "dpo"'),
         ("FieldValueRequired", "spec.output", "Required value"),
         ("FieldValueInvalid", "spec.model.uri",
          "Invalid value: \"ftp://x\": spec.model.uri in body should match '^(hf|s3|pvc|file)://.+$'"),
