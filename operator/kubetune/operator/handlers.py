@@ -52,6 +52,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     config: Settings = memo.get("settings") or Settings.from_env()
     settings.posting.level = logging.INFO  # kopf.event(): Events for condition transitions
     watch_only_managed_children(settings)  # before the watchers start, which is after this
+    # The chart installs the CRDs before the operator, and least RBAC grants it no list on
+    # CustomResourceDefinitions: without this, kopf retries that 403 at every start and then
+    # falls back to this same static mode with a warning (kopf/_core/reactor/observation.py).
+    settings.scanning.disabled = True
     kube = memo.get("kube") or Kube.connect()
     metrics = memo.get("metrics") or Metrics()
     kube.on_reply = metrics.record_api_reply
