@@ -39,6 +39,14 @@ def kserve_uri(uri: str) -> str:
     return str(parsed).rstrip("/")
 
 
+def pinned(uri: str, revision: str | None) -> str:
+    """An hf:// URI pinned to the commit training resolved (other schemes as they are)."""
+    parsed = parse_uri(uri)
+    if parsed.scheme != "hf" or not revision:
+        return uri
+    return f"hf://{parsed.authority}@{revision}"
+
+
 def notes_for(uri: str, *, adapter: bool) -> list[str]:
     """What the user must do before KServe can read `uri`, one sentence each."""
     scheme = parse_uri(uri).scheme

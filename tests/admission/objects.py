@@ -6,10 +6,14 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubetune.admission.rules import AccessRule
+from kubetune.admission.rules import RULES, AccessRule
 from kubetune.emulator.cel_kubernetes import AccessCheck
 
 NAMESPACE = "team-a"
+NAMING_RULES = tuple(r for r in RULES if r.reference != "flag")
+"""Fields that name an object (the requester needs a verb on that object)."""
+FLAG_RULES = tuple(r for r in RULES if r.reference == "flag")
+"""Flags that make the operator create an object (the requester needs create on its kind)."""
 
 # Every parent of every rule's field is present and names nothing of its own (s3:// URIs).
 FINETUNE_JOB: dict[str, Any] = {
@@ -60,6 +64,14 @@ def base_for(rule: AccessRule) -> dict[str, Any]:
 def naming(rule: AccessRule, name: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """A copy of the kind's base job whose `rule.field` names the object `name`."""
     obj = copy.deepcopy(base or base_for(rule))
+    if rule.reference == "flag":  # output.serving.create: a job that may ask for it
+        kind = rule.when[1]
+        obj["spec"]["output"]["serving"] = {"kind": kind, "create": True}
+        if kind == "InferenceService":
+            obj["spec"]["output"]["mergeAdapter"] = True
+        else:
+            obj["spec"]["model"]["task"] = "causal-lm"
+        return obj
     *parents, last = rule.item_path
     node = obj
     if rule.list_path is not None:

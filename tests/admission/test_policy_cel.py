@@ -22,7 +22,7 @@ from kubetune.emulator import admission_policies, errors
 from kubetune.emulator.resources import ResourceType
 from kubetune.validation import validate_document
 
-from .objects import BASES, NAMESPACE, Grants, Requester, naming
+from .objects import BASES, FLAG_RULES, NAMESPACE, NAMING_RULES, Grants, Requester, naming
 
 OPERATOR = "system:serviceaccount:kubetune-system:kubetune"
 ALICE = Requester("alice")
@@ -55,7 +55,7 @@ def test_the_base_jobs_are_valid_and_name_nothing():
         admit(Grants(), obj)  # nobody needs any right for them
 
 
-@pytest.mark.parametrize("rule", RULES, ids=rule_id)
+@pytest.mark.parametrize("rule", NAMING_RULES, ids=rule_id)
 def test_naming_an_object_without_get_on_it_is_refused(rule):
     obj = naming(rule, "the-object")
     assert validate_document(copy.deepcopy(obj)) == []
@@ -69,21 +69,21 @@ def test_naming_an_object_without_get_on_it_is_refused(rule):
                c.namespace == NAMESPACE and c.verb == "get" for c in grants.asked)
 
 
-@pytest.mark.parametrize("rule", RULES, ids=rule_id)
+@pytest.mark.parametrize("rule", NAMING_RULES, ids=rule_id)
 def test_naming_an_object_with_get_on_it_is_allowed(rule):
     grants = Grants()
     grants.grant("alice", rule, "the-object")
     admit(grants, naming(rule, "the-object"))
 
 
-@pytest.mark.parametrize("rule", RULES, ids=rule_id)
+@pytest.mark.parametrize("rule", NAMING_RULES, ids=rule_id)
 def test_get_in_another_namespace_does_not_count(rule):
     grants = Grants()
     grants.grant("alice", rule, "the-object", namespace="team-b")
     refusal(grants, naming(rule, "the-object"))
 
 
-@pytest.mark.parametrize("rule", RULES, ids=rule_id)
+@pytest.mark.parametrize("rule", NAMING_RULES, ids=rule_id)
 def test_an_update_that_keeps_the_field_needs_nothing_and_one_that_changes_it_is_checked(rule):
     old = naming(rule, "the-object")
     new = copy.deepcopy(old)
@@ -93,7 +93,7 @@ def test_an_update_that_keeps_the_field_needs_nothing_and_one_that_changes_it_is
     assert rule.message in error.message
 
 
-@pytest.mark.parametrize("rule", RULES, ids=rule_id)
+@pytest.mark.parametrize("rule", NAMING_RULES, ids=rule_id)
 def test_the_operator_itself_is_not_checked(rule):
     """It creates the EvalJob of spec.evaluation, checked when its author wrote it."""
     admit(Grants(), naming(rule, "the-object"), user=Requester(
@@ -132,3 +132,25 @@ def test_every_item_of_a_list_is_checked_and_an_item_kept_on_update_needs_nothin
     grown = copy.deepcopy(old)
     grown["spec"]["benchmarks"].append({**theirs, "uri": "pvc://other/mc.jsonl", "name": "other"})
     assert rule.message in refusal(Grants(), grown, old).message
+
+
+@pytest.mark.parametrize("rule", FLAG_RULES, ids=lambda r: r.resource)
+def test_serving_create_needs_create_on_the_kind_and_is_not_asked_again_once_set(rule):
+    """kubetune creates the KServe object for its requester only if they could themselves."""
+    obj = naming(rule, "unused")
+    assert validate_document(copy.deepcopy(obj)) == []
+    grants = Grants()
+    error = refusal(grants, obj)
+    assert error.message.endswith(f"denied request: {rule.message}")
+    # (cel-python evaluates every branch, so other rules' checks are asked too.)
+    assert {(c.verb, c.group, c.name) for c in grants.asked if c.resource == rule.resource} == {
+        ("create", "serving.kserve.io", None)}
+    grants.grant("alice", rule, "")
+    admit(grants, obj)
+    kept = copy.deepcopy(obj)
+    kept["metadata"]["labels"] = {"touched": "yes"}
+    admit(Grants(), kept, obj)
+    off = copy.deepcopy(obj)
+    off["spec"]["output"]["serving"]["create"] = False
+    admit(Grants(), off)
+    assert rule.message in refusal(Grants(), obj, off).message

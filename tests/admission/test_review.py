@@ -14,7 +14,7 @@ from kubetune.admission.review import access_review, refusals
 from kubetune.admission.rules import RULES, requirements
 from kubetune.operator.kube import Kube
 
-from .objects import NAMESPACE, naming
+from .objects import FLAG_RULES, NAMESPACE, NAMING_RULES, naming
 
 ALICE = {"username": "alice", "uid": "u-1", "groups": ["team-a", "system:authenticated"],
          "extra": {"scopes.example.com": ["read"]}}
@@ -33,7 +33,7 @@ class SarTable:
         spec = review["spec"]
         attributes = spec["resourceAttributes"]
         return (spec["user"], attributes["verb"], attributes["group"], attributes["resource"],
-                attributes["namespace"], attributes["name"]) in self.grants
+                attributes["namespace"], attributes.get("name", "")) in self.grants
 
 
 def grant(user: str, rule, name: str) -> tuple[str, str, str, str, str, str]:
@@ -59,7 +59,7 @@ def test_the_review_asks_about_the_requester_and_the_named_object():
     }
 
 
-@pytest.mark.parametrize("rule", RULES, ids=lambda r: f"{r.kind}:{r.field}")
+@pytest.mark.parametrize("rule", NAMING_RULES, ids=lambda r: f"{r.kind}:{r.field}")
 def test_each_field_is_refused_without_the_right_and_allowed_with_it(rule):
     obj = naming(rule, "the-object")
     sar = SarTable(grant("alice", rule, "another-object"))
@@ -136,3 +136,16 @@ def test_kube_creates_the_review_and_reads_its_status():
     method, path, body = seen[0]
     assert (method, path) == ("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews")
     assert body["kind"] == "SubjectAccessReview" and body["spec"]["user"] == "alice"
+
+
+@pytest.mark.parametrize("rule", FLAG_RULES, ids=lambda r: r.resource)
+def test_serving_create_asks_for_create_on_the_kind_with_no_name(rule):
+    """A create names no object yet: the review leaves `name` out (any name)."""
+    obj = naming(rule, "unused")
+    sar = SarTable()
+    assert decide(rule.kind, obj, sar=sar) == [rule.message]
+    (asked,) = sar.asked
+    assert asked["spec"]["resourceAttributes"] == {
+        "namespace": NAMESPACE, "verb": "create", "group": "serving.kserve.io",
+        "resource": rule.resource}
+    assert decide(rule.kind, obj, sar=SarTable(grant("alice", rule, ""))) == []

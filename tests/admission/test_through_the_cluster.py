@@ -88,6 +88,9 @@ def cluster() -> Iterator[tuple[EmulatorThread, Api, Api]]:
              "verbs": ["get"], "resourceNames": [THE_OBJECT]},
             {"apiGroups": ["kubetune.io"], "resources": ["finetunejobs"], "verbs": ["get"],
              "resourceNames": [THE_OBJECT]},
+            # A create names no object: RBAC cannot grant it by resourceName.
+            {"apiGroups": ["serving.kserve.io"],
+             "resources": ["inferenceservices", "llminferenceservices"], "verbs": ["create"]},
         ], ["bob"])
         tokens = running.call(lambda e: (
             e.authenticator.issue_token(User("alice", ("system:authenticated",))),
@@ -101,10 +104,16 @@ def _renamed(obj: dict, suffix: str) -> dict:
     return obj
 
 
-@pytest.mark.parametrize("rule", RULES, ids=lambda r: f"{r.kind}:{r.field}")
+def _rule_id(rule) -> str:
+    return f"{rule.kind}:{rule.field}" + (f":{rule.resource}" if rule.reference == "flag" else "")
+
+
+@pytest.mark.parametrize("rule", RULES, ids=_rule_id)
 def test_only_a_user_who_may_get_the_named_object_may_name_it(cluster, rule):
     _, alice, bob = cluster
     suffix = "-" + rule.field.replace("[]", "").replace(".", "-").lower()[5:40].strip("-")
+    if rule.reference == "flag":
+        suffix += "-" + rule.resource[:3]
     refused = alice.create(_renamed(naming(rule, THE_OBJECT), suffix))
     assert refused.status_code == 403, refused.text
     message = refused.json()["message"]

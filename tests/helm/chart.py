@@ -36,6 +36,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "admission-policy-off": {"admissionPolicy": {"enabled": False}},
     "webhook": {"webhook": {"enabled": True}, "admissionPolicy": {"enabled": False}},
     "webhook-namespaced": {"webhook": {"enabled": True}, "watchNamespaces": ["team-a"]},
+    "serving": {"serving": {"create": True}},
+    "serving-namespaced": {"serving": {"create": True}, "watchNamespaces": ["team-a"]},
     "platform-defaults": {
         "trainer": {
             "image": "registry.example.com/kubetune/trainer:0.1.0",

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from kubetune.operator.rbac import PERMISSIONS, POLICY_PERMISSIONS, WEBHOOK_PERMISSIONS
+from kubetune.operator.rbac import (
+    PERMISSIONS,
+    POLICY_PERMISSIONS,
+    SERVING_PERMISSIONS,
+    WEBHOOK_PERMISSIONS,
+)
 
 from .chart import NAMESPACE, VARIANTS, render
 
@@ -29,9 +34,16 @@ def granted(rules: list[dict]) -> dict[tuple[str, str], set[str]]:
     return dict(verbs)
 
 
-def needed(*, without: set[tuple[str, str]] = frozenset()) -> dict[tuple[str, str], set[str]]:
-    return {(p.api_group, p.resource): set(p.verbs) for p in PERMISSIONS
+def needed(*, without: set[tuple[str, str]] = frozenset(),
+           serving: bool = False) -> dict[tuple[str, str], set[str]]:
+    """What the operator's main (Cluster)Role must grant; KServe only with serving.create."""
+    return {(p.api_group, p.resource): set(p.verbs)
+            for p in (*PERMISSIONS, *(SERVING_PERMISSIONS if serving else ()))
             if (p.api_group, p.resource) not in without}
+
+
+def _serving(variant: str) -> bool:
+    return bool(VARIANTS[variant].get("serving", {}).get("create"))
 
 
 def assert_no_wildcards(rules: list[dict]) -> None:
@@ -45,7 +57,7 @@ def test_cluster_role_grants_exactly_the_operators_permissions(variant):
     rendered = render(VARIANTS[variant])
     role = _main(rendered.of_kind("ClusterRole"))
     assert_no_wildcards(role["rules"])
-    assert granted(role["rules"]) == needed()
+    assert granted(role["rules"]) == needed(serving=_serving(variant))
     assert not rendered.of_kind("Role") and not rendered.of_kind("RoleBinding")
 
     binding = _main(rendered.of_kind("ClusterRoleBinding"))
@@ -68,7 +80,7 @@ def test_watched_namespaces_get_roles_and_nothing_is_cluster_wide(variant):
     account = rendered.one("ServiceAccount")["metadata"]["name"]
     for namespace, role in roles.items():
         assert_no_wildcards(role["rules"])
-        assert granted(role["rules"]) == needed(without=CLUSTER_SCOPED)
+        assert granted(role["rules"]) == needed(without=CLUSTER_SCOPED, serving=_serving(variant))
         binding = bindings[namespace]
         assert binding["roleRef"]["kind"] == "Role"
         assert binding["roleRef"]["name"] == role["metadata"]["name"]

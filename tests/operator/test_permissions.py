@@ -2,12 +2,18 @@
 Helm chart, whose test compares its rules with the same list)."""
 
 from kubetune.operator.kube import permissions_used
-from kubetune.operator.rbac import PERMISSIONS, POLICY_PERMISSIONS, WEBHOOK_PERMISSIONS
+from kubetune.operator.rbac import (
+    PERMISSIONS,
+    POLICY_PERMISSIONS,
+    SERVING_PERMISSIONS,
+    WEBHOOK_PERMISSIONS,
+)
 
 
 def test_every_kube_call_has_a_permission():
     granted = {(p.api_group, p.resource, verb)
-               for p in (*PERMISSIONS, *POLICY_PERMISSIONS, *WEBHOOK_PERMISSIONS)
+               for p in (*PERMISSIONS, *POLICY_PERMISSIONS, *SERVING_PERMISSIONS,
+                         *WEBHOOK_PERMISSIONS)
                for verb in p.verbs}
     used = permissions_used()
     assert used, "the Kube methods declare no permissions"

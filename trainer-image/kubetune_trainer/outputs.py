@@ -16,8 +16,7 @@ from __future__ import annotations
 import json
 import logging
 
-from kubetune.api import parse_uri
-from kubetune.serving import manifest_text, notes_for, serving_manifest
+from kubetune.serving import manifest_text, notes_for, pinned, serving_manifest
 
 from . import health
 from .data.labels import LabelMapping
@@ -55,14 +54,6 @@ def save_model_folder(dest: Destination, name: str, model, tokenizer,
     uri = dest.publish(name)
     log.info("output: wrote %s", uri)
     return uri
-
-
-def pinned(uri: str, revision: str | None) -> str:
-    """An hf:// URI pinned to the commit training resolved (other schemes as they are)."""
-    parsed = parse_uri(uri)
-    if parsed.scheme != "hf" or not revision:
-        return uri
-    return f"hf://{parsed.authority}@{revision}"
 
 
 def serving_yaml(config, uris: dict, revision: str | None) -> str:

@@ -122,6 +122,12 @@ are watched; cluster-scoped ones only to the ClusterRole.
 - apiGroups: ["kopf.dev"]
   resources: ["kopfpeerings"]
   verbs: ["get", "list", "watch", "patch"]
+{{- if .Values.serving.create }}
+# output.serving.create: the KServe object of a job whose evaluation passed.
+- apiGroups: ["serving.kserve.io"]
+  resources: ["inferenceservices", "llminferenceservices"]
+  verbs: ["get", "create"]
+{{- end }}
 {{- end }}
 
 {{- define "kubetune.clusterScopedRules" -}}

@@ -82,9 +82,25 @@ def _allowed(rule: AccessRule, name: str) -> str:
             f".namespace(object.metadata.namespace).name({name}).check('{rule.verb}').allowed()")
 
 
+def _flag_set(rule: AccessRule, root: str) -> str:
+    """The flag is true (and its `when` holds) in `root`."""
+    value = _select(root, rule.path)
+    expression = f"{_present(root, rule.path)} && {value} == true"
+    if rule.when is not None:
+        path = tuple(rule.when[0].split("."))
+        expression += f" && {_present(root, path)} && {_select(root, path)} == '{rule.when[1]}'"
+    return expression
+
+
 def access_expression(rule: AccessRule) -> str:
     """Passes when the field names nothing, is unchanged, or the requester may `verb` it; in a
-    list, when that holds for every item (a name some old item had counts as unchanged)."""
+    list, when that holds for every item (a name some old item had counts as unchanged). A
+    flag passes when it is off, was on already, or the requester may `verb` the resource."""
+    if rule.reference == "flag":
+        check = (f"authorizer.group('{rule.group}').resource('{rule.resource}')"
+                 f".namespace(object.metadata.namespace).check('{rule.verb}').allowed()")
+        return (f"!({_flag_set(rule, 'object')}) || (request.operation == 'UPDATE' && "
+                f"{_flag_set(rule, 'oldObject')}) || {check}")
     if rule.list_path is None:
         present, name = _named(rule, "object", rule.path)
         present_old, name_old = _named(rule, "oldObject", rule.path)

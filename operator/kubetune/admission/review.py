@@ -36,7 +36,7 @@ def access_review(user_info: Mapping[str, Any], requirement: Requirement) -> dic
             "verb": rule.verb,
             "group": rule.group,
             "resource": rule.resource,
-            "name": requirement.name,
+            **({"name": requirement.name} if requirement.name else {}),
         },
     }
     if user_info.get("uid"):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Reference = Literal["secretRef", "pvcUri", "objectRef"]
+Reference = Literal["secretRef", "pvcUri", "objectRef", "flag"]
 PVC_PREFIX = "pvc://"
 
 
@@ -29,10 +29,13 @@ class AccessRule:
     """Dotted path from the object's root, e.g. spec.model.secretRef; `[]` after a key marks a
     list whose every item is checked, e.g. spec.benchmarks[].uri."""
     reference: Reference
-    """secretRef / objectRef: an object with `name`; pvcUri: a URI whose pvc:// claim counts."""
+    """secretRef / objectRef: an object with `name`; pvcUri: a URI whose pvc:// claim counts;
+    flag: a boolean that, true, makes the operator create a `resource` for the requester."""
     group: str
     resource: str
     verb: str = "get"
+    when: tuple[str, str] | None = None
+    """flag only: (dotted path, value) that must hold too, e.g. the kind to be created."""
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -60,6 +63,8 @@ class AccessRule:
             "secrets": "the Secret it names",
             "persistentvolumeclaims": "the PersistentVolumeClaim its pvc:// URI names",
             "finetunejobs": "the FinetuneJob it names",
+            "inferenceservices": "InferenceServices",
+            "llminferenceservices": "LLMInferenceServices",
         }[self.resource]
         qualified = f"{self.resource}.{self.group}" if self.group else self.resource
         return (f"{self.field}: the requester needs permission to {self.verb} {what} "
@@ -72,6 +77,12 @@ def _secret(kind: str, field: str) -> AccessRule:
 
 def _pvc(kind: str, field: str) -> AccessRule:
     return AccessRule(kind, field, "pvcUri", "", "persistentvolumeclaims")
+
+
+def _serving(kind: str, resource: str) -> AccessRule:
+    """output.serving.create makes the operator create a KServe object of output.serving.kind."""
+    return AccessRule(FINETUNE, "spec.output.serving.create", "flag", "serving.kserve.io",
+                      resource, "create", when=("spec.output.serving.kind", kind))
 
 
 FINETUNE = "FinetuneJob"
@@ -109,6 +120,10 @@ RULES: tuple[AccessRule, ...] = (
     # http(s) URL outside the cluster, not an object: the schema admits no pvc:// there).
     _secret(FINETUNE, "spec.tracking.mlflow.secretRef"),
     _secret(EVAL, "spec.tracking.mlflow.secretRef"),
+    # The operator creates the KServe object once the evaluation passed: only for a requester
+    # who may create one (the schema makes create name its kind).
+    _serving("InferenceService", "inferenceservices"),
+    _serving("LLMInferenceService", "llminferenceservices"),
 )
 
 
@@ -137,7 +152,13 @@ def _at(node: Any, path: tuple[str, ...]) -> Any:
     return node
 
 
+FLAG_NAME = ""
+"""A flag needs the verb on the resource as a whole (a create names no object yet)."""
+
+
 def _name_in(rule: AccessRule, value: Any) -> str | None:
+    if rule.reference == "flag":
+        return FLAG_NAME if value is True else None
     if rule.reference == "pvcUri":
         if not isinstance(value, str) or not value.startswith(PVC_PREFIX):
             return None
@@ -148,6 +169,8 @@ def _name_in(rule: AccessRule, value: Any) -> str | None:
 
 def referenced_names(rule: AccessRule, obj: dict[str, Any] | None) -> list[str]:
     """The names of the objects `rule.field` of `obj` names (one per list item), in order."""
+    if rule.when is not None and _at(obj, tuple(rule.when[0].split("."))) != rule.when[1]:
+        return []
     if rule.list_path is None:
         items = [obj]
     else:

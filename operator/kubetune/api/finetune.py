@@ -306,6 +306,12 @@ class ServingSpec(SpecModel):
     method full, or lora/qlora with mergeAdapter; LLMInferenceService (vLLM, causal-lm)
     serves the base model with the LoRA adapter. Unset: LLMInferenceService for an adapter
     without a merged copy, else InferenceService."""
+    create: bool = False
+    """Also create that object in the job's namespace once training succeeded and the
+    evaluation (spec.evaluation) Passed; status.serving says what happened. Needs
+    spec.evaluation and kind, the chart value serving.create (the operator's RBAC on KServe's
+    resources), and the requester's own permission to create that kind: kubetune creates
+    nothing its user could not."""
 
 
 class OutputSpec(SpecModel):
@@ -383,6 +389,11 @@ SERVING_NEEDS_WHOLE_MODEL = (
     "lora, mergeAdapter false) is served only by kind LLMInferenceService with model.task "
     "causal-lm; set output.mergeAdapter true to serve it with kind InferenceService")
 SERVING_LLM_CAUSAL = "output.serving.kind LLMInferenceService (vLLM) needs model.task causal-lm"
+# Created only when an evaluation says the model is good enough; the kind is what the
+# requester's permission is checked against at apply time, so it cannot be left to a default.
+SERVING_CREATE_NEEDS_EVALUATION = "output.serving.create needs spec.evaluation (it waits for Passed)"
+SERVING_CREATE_NEEDS_KIND = ("output.serving.create needs output.serving.kind (the requester's "
+                             "permission to create that kind is checked when the job is applied)")
 
 
 class FinetuneJobSpec(SpecModel):
@@ -512,6 +523,16 @@ class FinetuneJobSpec(SpecModel):
                     " || !has(self.model.task) || self.model.task == 'causal-lm'",
                     SERVING_LLM_CAUSAL,
                 ),
+                cel(
+                    "!has(self.output.serving) || !has(self.output.serving.create)"
+                    " || !self.output.serving.create || has(self.evaluation)",
+                    SERVING_CREATE_NEEDS_EVALUATION,
+                ),
+                cel(
+                    "!has(self.output.serving) || !has(self.output.serving.create)"
+                    " || !self.output.serving.create || has(self.output.serving.kind)",
+                    SERVING_CREATE_NEEDS_KIND,
+                ),
             ]
         }
     }
@@ -554,6 +575,10 @@ def finetune_spec_problems(spec: FinetuneJobSpec) -> list[tuple[str, str]]:
         problems.append(("", SERVING_NEEDS_WHOLE_MODEL))
     if serving and serving.kind == "LLMInferenceService" and spec.model.task != "causal-lm":
         problems.append(("", SERVING_LLM_CAUSAL))
+    if serving and serving.create and spec.evaluation is None:
+        problems.append(("", SERVING_CREATE_NEEDS_EVALUATION))
+    if serving and serving.create and serving.kind is None:
+        problems.append(("", SERVING_CREATE_NEEDS_KIND))
     if spec.evaluation:
         problems += metric_problems(
             spec.model.task, spec.evaluation.metrics, spec.evaluation.thresholds, "evaluation"
@@ -698,6 +723,23 @@ class Failure(StatusModel):
     hint: str = Field("", max_length=1024)
 
 
+ServingReason = Literal["Created", "WaitingForEvaluation", "EvaluationNotPassed", "Disabled",
+                        "KServeMissing", "Forbidden", "NameTaken", "Invalid"]
+
+
+class ServingStatus(StatusModel):
+    """What became of output.serving.create."""
+
+    kind: str = Field(max_length=64)
+    name: str = Field(max_length=253)
+    reason: ServingReason
+    """Created; WaitingForEvaluation (no Passed verdict yet); EvaluationNotPassed (never
+    created for this job); Disabled (chart value serving.create is false); KServeMissing (the
+    cluster does not serve that kind); Forbidden, Invalid (the API server refused it);
+    NameTaken (an object of that name that this job did not create)."""
+    message: str = Field("", max_length=1024)
+
+
 class FinetuneJobStatus(StatusModel):
     """Observed state of a FinetuneJob; conditions are the source of truth."""
 
@@ -722,3 +764,5 @@ class FinetuneJobStatus(StatusModel):
     failure: Failure | None = None
     runtime: ResolvedRuntime | None = None
     """The runtime this job was resolved against (unchanged by later edits of the runtime)."""
+    serving: ServingStatus | None = None
+    """The KServe object of output.serving.create: created, or why not (yet)."""

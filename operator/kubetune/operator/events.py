@@ -34,8 +34,14 @@ def post_condition_events(body: dict[str, Any], old: list[dict[str, Any]] | None
 
 
 def post_warning(body: dict[str, Any], reason: str, message: str) -> None:
-    """A Warning Event about something status has no field for (best effort)."""
+    """A Warning Event about something no condition covers (best effort)."""
+    post_event(body, reason, message, warning=True)
+
+
+def post_event(body: dict[str, Any], reason: str, message: str, *, warning: bool) -> None:
+    """An Event about something no condition covers (best effort)."""
     try:
-        kopf.event(body, type="Warning", reason=reason, message=message[:1024])
+        kopf.event(body, type="Warning" if warning else "Normal", reason=reason,
+                   message=message[:1024])
     except Exception:
         log.debug("could not post an event %s: %s", reason, message, exc_info=True)

@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 from ..api.resources import GROUP, VERSION
-from . import labels, policy_gate
+from . import handoff, labels, policy_gate
 from .fit import make_fit_checker
 from .kube import Kube
 from .metrics import Metrics
@@ -236,6 +236,8 @@ async def _on_job_event(state: OperatorState, kind: str, event: dict) -> None:
     first_seen = key not in state.bodies(kind)
     state.bodies(kind)[key] = body
     await reconcile(state, kind, key)
+    if kind == "EvalJob" and (owner := handoff.waiting_owner(state, body)):
+        _later(state, 0, "FinetuneJob", (key[0], owner))  # its KServe object waits for this
     if first_seen and kind == "FinetuneJob":
         # A restarted operator's watches fill their caches in no particular order: an
         # EvalJob reconciled before its FinetuneJob was seen waits for it, and the

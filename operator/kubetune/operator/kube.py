@@ -44,6 +44,9 @@ _COLLECTIONS = {  # kind -> (API prefix, plural)
     **{kind: (f"/apis/{GROUP}/{VERSION}", plural) for kind, plural in _PLURALS.items()},
     "Workload": ("/apis/kueue.x-k8s.io/v1beta1", "workloads"),
     "Namespace": ("/api/v1", "namespaces"),
+    # KServe (output.serving.create): the versions kubetune.serving writes.
+    "InferenceService": ("/apis/serving.kserve.io/v1beta1", "inferenceservices"),
+    "LLMInferenceService": ("/apis/serving.kserve.io/v1alpha1", "llminferenceservices"),
 }
 
 
@@ -216,6 +219,23 @@ class Kube:
             if error.status == 409:
                 return None
             raise
+
+    @uses("serving.kserve.io", "inferenceservices", "create")
+    @uses("serving.kserve.io", "llminferenceservices", "create")
+    @uses("serving.kserve.io", "inferenceservices", "get")
+    @uses("serving.kserve.io", "llminferenceservices", "get")
+    async def create_serving(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create a KServe object, or read the one holding its name (for its owner); only
+        with the chart's serving.create, which grants these."""
+        created = await self.create(obj)
+        if created is not None:
+            return created
+        meta = obj["metadata"]
+        existing = await self.get(obj["kind"], meta["namespace"], meta["name"])
+        if existing is None:  # deleted between the two calls: the next reconcile creates it
+            raise ApiError(409, "GET", path_of(obj["kind"], meta["namespace"], meta["name"]),
+                           "created by someone else and deleted again")
+        return existing
 
     @uses(GROUP, "finetunejobs/status", "patch")
     @uses(GROUP, "evaljobs/status", "patch")

@@ -58,6 +58,14 @@ POLICY_PERMISSIONS: tuple[Permission, ...] = (
     Permission("", "namespaces", WATCH),
 )
 
+SERVING_PERMISSIONS: tuple[Permission, ...] = (
+    # output.serving.create (chart value serving.create): the KServe object of a job whose
+    # evaluation passed; created and read back, never changed or deleted (the garbage
+    # collector deletes it with its FinetuneJob).
+    Permission("serving.kserve.io", "inferenceservices", ("get", "create")),
+    Permission("serving.kserve.io", "llminferenceservices", ("get", "create")),
+)
+
 WEBHOOK_PERMISSIONS: tuple[Permission, ...] = (
     # The admission webhook (chart value webhook.enabled) asks whether a job's requester may
     # get what the job names; cluster-scoped, granted only when the webhook is on.

@@ -33,7 +33,7 @@ from ..runtimes import (
     select_runtime,
 )
 from ..validation import validate_document
-from . import builders, policy_gate
+from . import builders, handoff, policy_gate
 from . import conditions as c
 from . import generations as g
 from . import observe as o
@@ -370,9 +370,14 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
         job_name=None if waiting or held else job_name)
     if resolution.record:
         status["runtime"] = resolution.record
+    serving = (await handoff.sync(state, body, spec, old, status.get("result") or {}, eval_name)
+               if run.state == o.SUCCEEDED else None)
+    if serving:
+        status["serving"] = serving
     _record_outcome(state, "FinetuneJob", namespace, old, status)
     policy_gate.account(state, namespace, visit.policies, old, status)
-    await write_status(state, "FinetuneJob", body, old, status)
+    if await write_status(state, "FinetuneJob", body, old, status):
+        handoff.announce(body, old.get("serving"), serving)
     if run.state == o.RESTARTING and job is not None and not job["metadata"].get(
             "deletionTimestamp"):
         # Status first: it carries the attempt count across the gap with no Job at all.

@@ -79,6 +79,10 @@ class Settings:
     operator_user: str = ""
     """KUBETUNE_OPERATOR_USER: the operator's own username (system:serviceaccount:NS:NAME),
     exempt from the webhook's checks: it creates the EvalJobs of checked FinetuneJobs."""
+    serving_create: bool = False
+    """KUBETUNE_SERVING_CREATE: true when the chart granted the operator create on KServe's
+    InferenceServices and LLMInferenceServices (chart value serving.create), so jobs'
+    output.serving.create is carried out; false: such jobs say Disabled."""
 
     @property
     def placement_policy(self) -> PlacementPolicy:
@@ -134,6 +138,12 @@ def _port(raw: str) -> int:
     return port
 
 
+def _flag(raw: str) -> bool:
+    if raw.lower() not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return raw.lower() == "true"
+
+
 def _positive(raw: str) -> float:
     value = float(raw)
     if value <= 0:
@@ -165,4 +175,5 @@ _PARSERS = {
     "webhook_port": _port,
     "webhook_cert_dir": str,
     "operator_user": str,
+    "serving_create": _flag,
 }
