@@ -125,3 +125,36 @@ def test_plain_text_rows_get_loss_but_no_generation_metrics(tiny_lm, tmp_path):
     assert summary["passed"] is False
     assert "tokenF1 was not computed" in summary["message"]
     assert "need a prompt and a reference" in summary["message"]
+
+
+def test_a_baseline_uri_named_model_keeps_the_models_own_samples_and_note(
+        tiny_lm, completion_data, tmp_path):
+    """A baseline.uri model is reported as `model`, the model under test's own key: its
+    bootstrap samples and note must not replace the model's (the delta's interval would be
+    the baseline against itself, [0, 0], and the report would lose the adapter note)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(1)
+    adapted = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_lm),
+                             LoraConfig(r=4, target_modules="all-linear",
+                                        init_lora_weights=False))
+    adapted.save_pretrained(tmp_path / "adapter")
+    config = eval_config("", f"file://{completion_data}", tmp_path / "out",
+                         model={"uri": f"file://{tmp_path / 'adapter'}",
+                                "baseUri": f"file://{tiny_lm}"},
+                         baseline={"uri": f"file://{tiny_lm}"}, metrics=["loss", "perplexity"])
+    summary = evaluate(load(config))
+
+    assert [b["name"] for b in summary["baselines"]] == ["model"]
+    for row in summary["results"]:
+        assert row["baselineName"] == "model"
+        assert row["delta"] != 0
+        assert row["ciLow"] <= row["value"] <= row["ciHigh"]
+        assert row["deltaCiLow"] < row["deltaCiHigh"]
+        assert row["deltaCiLow"] <= row["delta"] <= row["deltaCiHigh"]
+    for entry in summary["baselines"][0]["metrics"]:
+        assert entry["ciLow"] <= entry["value"] <= entry["ciHigh"]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert "adapter merged" in report["model"]["note"]
+    assert report["baseline"]["note"] == ""

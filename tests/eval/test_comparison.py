@@ -8,7 +8,7 @@ import numpy as np
 from kubetune.api.metrics import Gate
 from kubetune_trainer.eval import analysis
 from kubetune_trainer.eval.batching import length_sorted_batches, scatter
-from kubetune_trainer.eval.bootstrap import distributions, interval
+from kubetune_trainer.eval.bootstrap import Paired, distributions, interval, paired
 from kubetune_trainer.eval.compare import comparison_rows, overall_passed, unmet_thresholds
 from kubetune_trainer.eval.metrics import confusion_matrix, per_class_scores
 from kubetune_trainer.eval.summary import LIMIT_BYTES, fit, size
@@ -73,12 +73,12 @@ def test_beat_baseline_needs_the_paired_delta_interval_above_zero():
     """beatBaseline holds when deltaCiLow > 0, not merely when the model's value is higher."""
     gate = {"f1": Gate(beat_baseline=True)}
     values, base = {"f1": 0.95}, {"probe": {"f1": 0.92}}
-    clear = {"model": {"f1": _samples(0.95, 0.02)}, "probe": {"f1": _samples(0.92, 0.0)}}
+    clear = Paired({"f1": _samples(0.95, 0.02)}, {"probe": {"f1": _samples(0.92, 0.0)}})
     rows = comparison_rows(["f1"], values, base, gate, clear)
     assert rows[0]["deltaCiLow"] > 0 and rows[0]["passed"] is True
     assert overall_passed(rows, gate) is True
     # Same point estimates, a wider interval that includes 0: a higher value is not enough.
-    noisy = {"model": {"f1": _samples(0.95, 0.05)}, "probe": {"f1": _samples(0.92, 0.0)}}
+    noisy = Paired({"f1": _samples(0.95, 0.05)}, {"probe": {"f1": _samples(0.92, 0.0)}})
     rows = comparison_rows(["f1"], values, base, gate, noisy)
     assert rows[0]["deltaCiLow"] < 0 < rows[0]["delta"]
     assert rows[0]["passed"] is False and overall_passed(rows, gate) is False
@@ -87,7 +87,7 @@ def test_beat_baseline_needs_the_paired_delta_interval_above_zero():
 
 def test_beat_baseline_and_a_value_must_both_hold_and_loss_needs_the_upper_end_below_zero():
     gate = {"loss": Gate(value=2.0, beat_baseline=True)}
-    dists = {"model": {"loss": _samples(1.0, 0.1)}, "base": {"loss": _samples(1.5, 0.0)}}
+    dists = Paired({"loss": _samples(1.0, 0.1)}, {"base": {"loss": _samples(1.5, 0.0)}})
     rows = comparison_rows(["loss"], {"loss": 1.0}, {"base": {"loss": 1.5}}, gate, dists)
     assert rows[0]["deltaCiHigh"] < 0 and rows[0]["passed"] is True
     assert rows[0]["threshold"] == 2.0
@@ -121,6 +121,31 @@ def test_paired_bootstrap_intervals_are_seeded_and_paired():
     # Unpaired, the two intervals overlap: only pairing shows the difference is real.
     assert interval(first["baseline"]["accuracy"])[1] > low
     assert low < float((model == truth).mean()) < high
+
+
+def test_a_baseline_named_model_is_compared_with_the_model_not_with_itself():
+    """The user's baseline.uri model is named `model`: its samples must not replace the
+    model's, or every delta is the baseline minus itself (interval [0, 0])."""
+    from kubetune_trainer.eval.harness.results import MetricScores, TaskScores, task_rows
+
+    rng = np.random.default_rng(2)
+    mine = (rng.random(200) < 0.8).astype(float)
+    theirs = (rng.random(200) < 0.5).astype(float)
+
+    def scores(items: np.ndarray) -> TaskScores:
+        acc = MetricScores(float(items.mean()), items.tolist(), np.mean, is_mean=True)
+        return TaskScores("animals", 0, list(range(200)), {"acc": acc})
+
+    row, = task_rows(scores(mine), {"model": scores(theirs)})
+    assert row["baselineName"] == "model"
+    assert row["ciLow"] < row["value"] == mine.mean() < row["ciHigh"]
+    assert row["deltaCiLow"] > 0.15 and row["deltaCiHigh"] > row["deltaCiLow"]
+    # paired() draws the same resamples as distributions() under names that cannot collide.
+    stat = lambda items: (lambda i: {"acc": float(items[i].mean())})  # noqa: E731
+    samples = paired(stat(mine), {"model": stat(theirs)}, 200)
+    named = distributions({"mine": stat(mine), "theirs": stat(theirs)}, 200)
+    assert np.array_equal(samples.model["acc"], named["mine"]["acc"])
+    assert np.array_equal(samples.baselines["model"]["acc"], named["theirs"]["acc"])
 
 
 def test_top_confusions_and_worst_classes():

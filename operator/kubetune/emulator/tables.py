@@ -3,36 +3,49 @@
 kubectl sends `Accept: application/json;as=Table;g=meta.k8s.io;v=v1` and prints the
 columns the server chose: for Pods, Jobs, Events and Namespaces those of kube-apiserver's
 own printers (`printers.py`); otherwise NAME, then a CRD's `additionalPrinterColumns` (or
-AGE without) (only simple paths such as `.status.phase` or `.spec.items[0].name` are
-evaluated).
+AGE without), each path evaluated as kube-apiserver does (Kubernetes JSONPath, filters
+included: `jsonpath.py`; the first value found, typed by the column's type).
 """
 
 from __future__ import annotations
 
 import datetime
-import re
 from typing import Any
 
+from kubetune.emulator.jsonpath import JsonPathError, find_results, to_text
 from kubetune.emulator.printers import BUILTIN_PRINTERS, human_duration, parse_time
 from kubetune.emulator.resources import ResourceType
-
-_PATH_PART = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
 
 
 def wants_table(accept: str) -> bool:
     return "as=Table" in accept
 
 
-def _simple_json_path(obj: Any, path: str) -> Any:
-    value = obj
-    for key, index in _PATH_PART.findall(path.strip().strip("{}")):
-        if key and isinstance(value, dict):
-            value = value.get(key)
-        elif index and isinstance(value, list) and int(index) < len(value):
-            value = value[int(index)]
-        else:
-            return None
-    return value
+def _column_value(obj: Any, path: str) -> Any:
+    """The first value `path` selects, or None (an empty cell), as apiextensions-apiserver's
+    tableconvertor: a filter such as `[?(@.type=="Passed")]` must be evaluated, or a
+    condition's column stays empty on this cluster while a real one fills it."""
+    try:
+        results = find_results(obj, path)
+    except JsonPathError:
+        return None
+    return results[0] if results else None
+
+
+def _typed(type_: str, value: Any) -> Any:
+    """tableconvertor's cellForJSONValue (a string column prints the value as text)."""
+    if value is None:
+        return None
+    if type_ == "string":
+        return to_text(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if type_ == "integer":
+            return int(value)
+        if type_ == "number":
+            return float(value)
+    if type_ == "boolean" and isinstance(value, bool):
+        return value
+    return to_text(value)
 
 
 def human_age(timestamp: str | None, now: datetime.datetime | None = None) -> str:
@@ -65,8 +78,9 @@ def _cells(rtype: ResourceType, obj: dict[str, Any]) -> list[Any]:
         return BUILTIN_PRINTERS[rtype.storage_key][1](obj)
     cells: list[Any] = [obj["metadata"]["name"]]
     for column in rtype.printer_columns:
-        value = _simple_json_path(obj, column["jsonPath"])
-        cells.append(human_age(value) if column.get("type") == "date" else value)
+        value = _column_value(obj, column["jsonPath"])
+        type_ = column.get("type", "string")
+        cells.append(human_age(value) if type_ == "date" else _typed(type_, value))
     if not rtype.printer_columns:
         cells.append(human_age(obj["metadata"].get("creationTimestamp")))
     return cells

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from kubetune.api.metrics import gate_checks, lower_is_better, threshold_value
 
-from .bootstrap import interval
+from .bootstrap import Paired, Samples, interval
 
 DIGITS = 6  # enough for any metric in [0, 1]; keeps the termination message short
 
@@ -52,18 +52,18 @@ def comparison_rows(
     values: dict[str, float],
     baselines: dict[str, dict[str, float]],
     thresholds: dict,
-    distributions: dict[str, dict[str, np.ndarray]] | None = None,
+    samples: Paired | None = None,
     eligible=None,
 ) -> list[dict]:
     """One row per metric in `names` that has a value, in that order; None fields are left out.
 
-    `baselines` maps each baseline's name to its metrics; `distributions` the model's
-    ("model") and every baseline's bootstrap samples; `eligible` the baseline names that may
-    count as the strongest (default: all).
+    `baselines` maps each baseline's name to its metrics; `samples` the model's and every
+    baseline's bootstrap samples (apart, so that a baseline named `model` cannot stand in for
+    the model); `eligible` the baseline names that may count as the strongest (default: all).
     """
-    distributions = distributions or {}
+    model_dist = samples.model if samples else {}
+    their_dists = samples.baselines if samples else {}
     eligible = set(baselines) if eligible is None else set(eligible)
-    model_dist = distributions.get("model", {})
     rows = []
     for name in names:
         value = _number(values.get(name))
@@ -75,7 +75,7 @@ def comparison_rows(
         if best is not None:
             base = _number(baselines[best][name])
             row.update(baseline=base, baselineName=best, delta=round(value - base, DIGITS))
-            theirs = distributions.get(best, {}).get(name)
+            theirs = their_dists.get(best, {}).get(name)
             if name in model_dist and theirs is not None:
                 _with_interval(row, model_dist[name] - theirs, "deltaCiLow", "deltaCiHigh")
         if name in thresholds:
@@ -101,8 +101,9 @@ def with_verdicts(rows: list[dict], thresholds: dict) -> list[dict]:
 
 
 def baseline_entries(baselines: dict[str, dict[str, float]], names: list[str],
-                     distributions: dict[str, dict[str, np.ndarray]] | None = None) -> list[dict]:
-    """status.baselines: every baseline's metrics (those in `names`), with intervals."""
+                     distributions: dict[str, Samples] | None = None) -> list[dict]:
+    """status.baselines: every baseline's metrics (those in `names`), with intervals from
+    `distributions`, the baselines' samples (Paired.baselines)."""
     distributions = distributions or {}
     out = []
     for baseline, values in baselines.items():

@@ -65,7 +65,8 @@ def evaluate(config) -> dict:
     # Benchmarks run on the model while it is loaded: one model in memory at a time.
     model_benchmarks = suite.score(loaded) if suite else {}
     baseline_benchmarks: dict[str, dict] = {}
-    mapping, notes = loaded.mapping, {"model": loaded.note}
+    # The model's note is not kept among the baselines' by name: the user's baseline is `model`.
+    mapping, model_note, baseline_note = loaded.mapping, loaded.note, ""
     models.release(loaded)
 
     training = (load_training(config.baseline_training, config.task, mapping)
@@ -84,7 +85,7 @@ def evaluate(config) -> dict:
         second = models.load_baseline(config.baseline, config.task, device, mapping)
         name = "chance" if second.fresh_head else wanted[0]
         baselines[name] = task.score(second)
-        notes[name] = second.note
+        baseline_note = second.note
         if suite:
             baseline_benchmarks[name] = suite.score(second)
         log.info("baseline %s: %s scored in %.1fs: %s", name, config.baseline.uri,
@@ -93,14 +94,15 @@ def evaluate(config) -> dict:
     elif wanted:
         skipped[wanted[0]] = "no base model to score (baseline.uri or finetuneJobRef)"
 
-    statistics = {"model": task.statistic(model_scores)}
-    statistics.update({name: task.statistic(scores) for name, scores in baselines.items()})
-    distributions = bootstrap.distributions(statistics, task.samples)
+    # The model is kept apart from `baselines`: the user's baseline.uri model is named `model`.
+    samples = bootstrap.paired(task.statistic(model_scores),
+                               {name: task.statistic(scores) for name, scores in baselines.items()},
+                               task.samples)
     metrics_of = {name: scores.metrics for name, scores in baselines.items()}
     eligible = [name for name in baselines if name not in NOT_A_BASELINE]
     rows = compare.comparison_rows(config.metrics, model_scores.metrics, metrics_of,
-                                   config.thresholds, distributions, eligible)
-    baseline_entries = compare.baseline_entries(metrics_of, config.metrics, distributions)
+                                   config.thresholds, samples, eligible)
+    baseline_entries = compare.baseline_entries(metrics_of, config.metrics, samples.baselines)
     benchmark_rows = (compare.with_verdicts(suite.rows(model_benchmarks, baseline_benchmarks),
                                             config.thresholds) if suite else [])
     passed = compare.overall_passed(rows + benchmark_rows, config.thresholds)
@@ -114,10 +116,10 @@ def evaluate(config) -> dict:
             "apiVersion": config.api_version, "kind": "EvalReport",
             "jobName": config.job_name, "namespace": config.namespace, "task": config.task,
             "model": {**config.model.model_dump(mode="json", by_alias=True, exclude_none=True),
-                      "note": notes["model"]},
+                      "note": model_note},
             "baseline": ({**config.baseline.model_dump(mode="json", by_alias=True,
                                                        exclude_none=True),
-                          "note": next((notes[n] for n in MODEL_BASELINES if n in notes), "")}
+                          "note": baseline_note}
                          if config.baseline else None),
             "dataset": data.to_json(),
             "samples": task.samples,

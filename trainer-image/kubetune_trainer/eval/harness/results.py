@@ -67,16 +67,17 @@ def task_rows(model: TaskScores, baselines: dict[str, TaskScores]) -> list[dict]
     """Rows of one leaf task: the model's value and CI, the base model's, the paired delta."""
     comparable = {name: scores for name, scores in baselines.items()
                   if scores.doc_ids == model.doc_ids}
-    statistics = {"model": statistic(model)}
-    statistics.update({name: statistic(scores) for name, scores in comparable.items()})
     n = len(model.doc_ids)
-    distributions = bootstrap.distributions(statistics, n) if n else {}
+    # The model apart from the baselines: the user's baseline.uri model is named `model`.
+    samples = (bootstrap.paired(statistic(model),
+                                {name: statistic(scores) for name, scores in comparable.items()},
+                                n) if n else None)
     keys = list(model.metrics)
     rows = compare.comparison_rows(
         keys, {k: m.value for k, m in model.metrics.items()},
         {name: {k: m.value for k, m in scores.metrics.items()}
          for name, scores in comparable.items()},
-        {}, distributions)
+        {}, samples)
     for row in rows:
         row["metric"] = row["name"]
         row["name"] = f"{model.task}/{row['metric']}"
