@@ -16,12 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..fieldpath import FieldPath
+
 Reference = Literal["secretRef", "pvcUri", "objectRef", "flag"]
 PVC_PREFIX = "pvc://"
 
 
 @dataclass(frozen=True)
-class AccessRule:
+class AccessRule(FieldPath):
     """`field` of a `kind` names an object; its requester needs `verb` on it."""
 
     kind: str
@@ -36,25 +38,6 @@ class AccessRule:
     verb: str = "get"
     when: tuple[str, str] | None = None
     """flag only: (dotted path, value) that must hold too, e.g. the kind to be created."""
-
-    @property
-    def path(self) -> tuple[str, ...]:
-        """The field's keys from the root; a list key keeps its `[]`."""
-        return tuple(self.field.split("."))
-
-    @property
-    def list_path(self) -> tuple[str, ...] | None:
-        """Keys from the root to the list the field lies in, or None when it lies in none."""
-        if "[]." not in self.field:
-            return None
-        return tuple(self.field.split("[].", 1)[0].split("."))
-
-    @property
-    def item_path(self) -> tuple[str, ...]:
-        """Keys from the list item (or the root, outside lists) to the field."""
-        if self.list_path is None:
-            return self.path
-        return tuple(self.field.split("[].", 1)[1].split("."))
 
     @property
     def message(self) -> str:

@@ -356,16 +356,15 @@ def _direct_model_baseline_problems(spec: EvalJobSpec) -> list[str]:
     return problems
 
 
-class MetricResult(StatusModel):
-    """One metric of the model, and of the strongest baseline when there is one."""
+class ComparedValue(StatusModel):
+    """A value of the model, its interval, and how it compares with a baseline's."""
 
-    name: str = Field(max_length=64)
     value: float
     ci_low: float | None = None
     """95% bootstrap interval of value over the examples (seeded), lower end."""
     ci_high: float | None = None
     baseline: float | None = None
-    """The strongest baseline's value of this metric."""
+    """The baseline's value: the strongest baseline's in results, the base model's in benchmarks."""
     baseline_name: str | None = Field(None, max_length=64)
     """Which baseline that is."""
     delta: float | None = None
@@ -375,6 +374,13 @@ class MetricResult(StatusModel):
     delta_ci_high: float | None = None
     threshold: float | None = None
     passed: bool | None = None
+    """Whether spec.thresholds[<name>] holds (absent: no threshold on this row)."""
+
+
+class MetricResult(ComparedValue):
+    """One metric of the model, and of the strongest baseline when there is one."""
+
+    name: str = Field(max_length=64)
 
 
 class BaselineMetric(StatusModel):
@@ -422,7 +428,7 @@ class ErrorAnalysis(StatusModel):
     """Classes with the lowest F1."""
 
 
-class BenchmarkResult(StatusModel):
+class BenchmarkResult(ComparedValue):
     """One metric of one benchmark task, on the model and on its base model."""
 
     name: str = Field(max_length=200)
@@ -433,21 +439,6 @@ class BenchmarkResult(StatusModel):
     num_fewshot: int | None = Field(None, ge=0)
     samples: int | None = Field(None, ge=0)
     """Examples of the task scored."""
-    value: float
-    ci_low: float | None = None
-    """95% bootstrap interval of value over the task's examples (seeded), lower end."""
-    ci_high: float | None = None
-    baseline: float | None = None
-    """The base model's value."""
-    baseline_name: str | None = Field(None, max_length=64)
-    delta: float | None = None
-    """value - baseline."""
-    delta_ci_low: float | None = None
-    """95% paired-bootstrap interval of delta, lower end (> 0: significantly better)."""
-    delta_ci_high: float | None = None
-    threshold: float | None = None
-    passed: bool | None = None
-    """Whether spec.thresholds[<name>] holds (absent: no threshold on this row)."""
 
 
 class EvalJobStatus(StatusModel):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..admission.placement import glob_regex
+from ..fieldpath import FieldPath
 from .selector import selects
 
 KIND = "ClusterFinetunePolicy"
@@ -28,7 +29,7 @@ Check = Literal["globs", "images", "max", "queue", "labels"]
 
 
 @dataclass(frozen=True)
-class StaticRule:
+class StaticRule(FieldPath):
     """`field` of a `kind` is judged by the policy's `setting` in the way `check` says."""
 
     kind: str
@@ -38,22 +39,6 @@ class StaticRule:
     setting: str
     """The ClusterFinetunePolicy spec field."""
     check: Check
-
-    @property
-    def path(self) -> tuple[str, ...]:
-        return tuple(self.field.split("."))
-
-    @property
-    def list_path(self) -> tuple[str, ...] | None:
-        """Keys from the root to the list the field lies in, or None when it lies in none."""
-        if "[]." not in self.field:
-            return None
-        return tuple(self.field.split("[].", 1)[0].split("."))
-
-    @property
-    def item_path(self) -> tuple[str, ...]:
-        """Keys from a list item to the field (for a list rule)."""
-        return tuple(self.field.split("[].", 1)[1].split("."))
 
 
 def _rules(kind: str, models: tuple[str, ...], data: tuple[str, ...],
