@@ -165,6 +165,24 @@ def _ran_for(api, job_name: str, hours: float) -> None:
     api.finish_job(job_name)
 
 
+def test_usage_that_one_reconcile_accounts_and_finishes_shows_in_the_budget_metric(api, operator):
+    # The pod's GPU time and the Job's end reach the operator together (it was down while
+    # they happened), so a single reconcile writes gpuSeconds and phase Succeeded at once;
+    # the budget metric must read that status, not the one before it.
+    _policy(api, "budget", gpuHourBudget={"hours": 10, "windowDays": 7})
+    _known(operator)
+    api.create(_job("spent", resources={"gpus": 1}))
+    wait_for(lambda: _has_job(api, "spent"), what="the GPU job, within budget")
+    operator.stop()
+    _ran_for(api, "spent-train", hours=3)
+    operator.start()
+    api.wait_status("FinetuneJob", "spent", lambda s: s.get("phase") == "Succeeded")
+    wait_for(lambda: operator.metrics.gpu_hours_used.labels(NAMESPACE)._value.get() >= 3,
+             what="kubetune_policy_gpu_hours_used to count the job finished while it was down")
+    assert operator.metrics.gpu_hours_remaining.labels(NAMESPACE)._value.get() == pytest.approx(
+        7, abs=0.01)
+
+
 def test_an_evaljob_accounts_its_gpu_seconds_and_they_count_against_the_budget(api, operator):
     _policy(api, "budget", gpuHourBudget={"hours": 0.5})
     _known(operator)

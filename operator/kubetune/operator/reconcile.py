@@ -375,9 +375,10 @@ async def sync_finetune(state: OperatorState, key: Key) -> float | None:
     if serving:
         status["serving"] = serving
     _record_outcome(state, "FinetuneJob", namespace, old, status)
-    policy_gate.account(state, namespace, visit.policies, old, status)
     if await write_status(state, "FinetuneJob", body, old, status):
         handoff.announce(body, old.get("serving"), serving)
+    # After the write: the budget reads each job's status from what was last stored.
+    policy_gate.account(state, namespace, visit.policies, old, status)
     if run.state == o.RESTARTING and job is not None and not job["metadata"].get(
             "deletionTimestamp"):
         # Status first: it carries the attempt count across the gap with no Job at all.
@@ -649,8 +650,8 @@ async def sync_eval(state: OperatorState, key: Key) -> float | None:
     if status.get("results"):
         state.metrics.record_eval_results(namespace, name, status["results"])
     _record_outcome(state, "EvalJob", namespace, old, status)
-    policy_gate.account(state, namespace, visit.policies, old, status)
     await write_status(state, "EvalJob", body, old, status)
+    policy_gate.account(state, namespace, visit.policies, old, status)
     return run.recheck_after
 
 
